@@ -1,0 +1,1 @@
+"""Roles, permissions, accounts, logins and the audit log."""

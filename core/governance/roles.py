@@ -1,0 +1,107 @@
+"""Who may do what. Every mutating core function calls `require(actor, Permission.X)` first."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from core.errors import InvalidInput, PermissionDenied
+
+
+class Role(str, Enum):
+    ADMIN = "admin"
+    DATA_SCIENTIST = "data_scientist"
+    ANNOTATOR = "annotator"
+    VIEWER = "viewer"
+
+    @property
+    def label(self) -> str:
+        return ROLE_LABELS[self]
+
+    @classmethod
+    def parse(cls, value: str) -> "Role":
+        try:
+            return cls(value.strip().lower().replace("-", "_").replace(" ", "_"))
+        except ValueError:
+            names = ", ".join(r.value for r in cls)
+            raise InvalidInput(f"'{value}' is not a role; choose one of {names}.") from None
+
+
+ROLE_LABELS = {
+    Role.ADMIN: "Admin",
+    Role.DATA_SCIENTIST: "Data scientist",
+    Role.ANNOTATOR: "Annotator",
+    Role.VIEWER: "Viewer (manager)",
+}
+
+
+class Permission(str, Enum):
+    MANAGE_USERS = "manage_users"
+    VIEW_AUDIT = "view_audit"
+    VIEW_MODELS = "view_models"
+    MANAGE_MODELS = "manage_models"
+    VIEW_DATA_ROWS = "view_data_rows"
+    MANAGE_DATA = "manage_data"
+    RUN_INFERENCE = "run_inference"
+    LAUNCH_JOBS = "launch_jobs"
+    ANNOTATE = "annotate"
+    VIEW_DASHBOARDS = "view_dashboards"
+    SEED_DEMO = "seed_demo"
+
+
+_DATA_SCIENTIST = {
+    Permission.VIEW_MODELS,
+    Permission.MANAGE_MODELS,
+    Permission.VIEW_DATA_ROWS,
+    Permission.MANAGE_DATA,
+    Permission.RUN_INFERENCE,
+    Permission.LAUNCH_JOBS,
+    Permission.VIEW_DASHBOARDS,
+}
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.ADMIN: frozenset(Permission),
+    Role.DATA_SCIENTIST: frozenset(_DATA_SCIENTIST),
+    # Annotators rate blind: they see neither the model registry nor raw dataset rows.
+    Role.ANNOTATOR: frozenset({Permission.ANNOTATE}),
+    Role.VIEWER: frozenset({Permission.VIEW_MODELS, Permission.VIEW_DASHBOARDS}),
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The user on whose behalf a core function runs."""
+
+    name: str
+    role: Role
+    user_id: int | None = None
+
+    def can(self, permission: Permission) -> bool:
+        return permission in ROLE_PERMISSIONS[self.role]
+
+
+# The CLI without --user: whoever can run commands on the machine already owns the workbench home.
+LOCAL_OPERATOR = Actor(name="local-operator", role=Role.ADMIN)
+# Start-up work (migrations, bundled models) done by the workbench itself.
+SYSTEM = Actor(name="system", role=Role.ADMIN)
+
+_ACTION_WORDS = {
+    Permission.MANAGE_USERS: "manage users",
+    Permission.VIEW_AUDIT: "read the audit log",
+    Permission.VIEW_MODELS: "see the model registry",
+    Permission.MANAGE_MODELS: "change the model registry",
+    Permission.VIEW_DATA_ROWS: "see dataset rows",
+    Permission.MANAGE_DATA: "import, change or export datasets",
+    Permission.RUN_INFERENCE: "run models",
+    Permission.LAUNCH_JOBS: "launch or cancel jobs",
+    Permission.ANNOTATE: "rate model outputs",
+    Permission.VIEW_DASHBOARDS: "see dashboards",
+    Permission.SEED_DEMO: "seed demo data",
+}
+
+
+def require(actor: Actor, permission: Permission) -> None:
+    if not actor.can(permission):
+        raise PermissionDenied(
+            f"{actor.name} ({actor.role.label}) is not authorised to {_ACTION_WORDS[permission]}.",
+            hint="Ask an admin for a role that allows it.",
+        )

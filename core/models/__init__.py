@@ -1,0 +1,1 @@
+"""The model registry and the models bundled for offline use."""

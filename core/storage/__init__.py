@@ -1,0 +1,1 @@
+"""Tables, the engine, write transactions and migrations."""

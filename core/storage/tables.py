@@ -1,0 +1,71 @@
+"""SQLModel tables. Singular names; every change to them comes with an Alembic migration."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """Aware UTC; SQLModel stores it as UTC and hands it back aware, on SQLite too."""
+    return datetime.now(timezone.utc)
+
+
+class User(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True, max_length=64)
+    role: str = Field(max_length=32)
+    email: str | None = Field(default=None, max_length=254, index=True)
+    # Null for accounts that log in through OpenID Connect only.
+    password_hash: str | None = Field(default=None, max_length=256)
+    auth_provider: str = Field(default="local", max_length=16)
+    active: bool = Field(default=True)
+    failed_logins: int = Field(default=0)
+    locked_until: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    last_login_at: datetime | None = None
+
+
+class LoginSession(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    # Only the hash of the token is stored, so a copy of the database does not log anyone in.
+    token_hash: str = Field(index=True, unique=True, max_length=64)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    provider: str = Field(default="local", max_length=16)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    revoked_at: datetime | None = None
+
+
+class AuditEvent(SQLModel, table=True):
+    __table_args__ = (Index("ix_auditevent_target", "target_type", "target_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    actor: str = Field(max_length=64, index=True)
+    actor_role: str = Field(max_length=32)
+    action: str = Field(max_length=64, index=True)
+    target_type: str = Field(max_length=32)
+    target_id: str = Field(max_length=128)
+    before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    detail: str | None = Field(default=None, max_length=1000)
+
+
+class RegisteredModel(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True, max_length=128)
+    kind: str = Field(max_length=32)  # bundled, hf_local, hf_hub, gguf, openai, adapter
+    task: str = Field(max_length=32)  # chat, embedding
+    path: str | None = Field(default=None, max_length=1024)
+    source: str = Field(max_length=1024)
+    architecture: str | None = Field(default=None, max_length=128)
+    parameters: int | None = None
+    size_bytes: int | None = None
+    context_length: int | None = None
+    has_chat_template: bool = Field(default=False)
+    info: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: str = Field(max_length=64)
