@@ -187,7 +187,9 @@ def set_password(store: Store, *, actor: Actor, name: str, new_password: str, cu
         user = _find(session, name)
         if user.auth_provider != "local":
             raise InvalidInput(f"'{name}' logs in through single sign-on and has no workbench password.")
-        if own and not actor.can(Permission.MANAGE_USERS) and not verify_password(user.password_hash, current_password or ""):
+        # Changing one's own password always proves the current one, except an admin's reset from the Admin page.
+        must_prove = current_password is not None or not actor.can(Permission.MANAGE_USERS)
+        if own and must_prove and not verify_password(user.password_hash, current_password or ""):
             raise PermissionDenied("The current password is wrong; the password was not changed.")
         user.password_hash = hash_password(new_password)
         user.failed_logins = 0

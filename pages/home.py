@@ -1,0 +1,40 @@
+"""Home: what the workbench holds, chosen by role, with links to act on it."""
+import streamlit as st
+
+from core import overview
+from core.governance.roles import Permission, Role
+from workbench import auth, services
+from workbench.ui import errors, links, tables
+
+actor = auth.require_page(None)
+store = services.store()
+
+st.title("LLMOps Workbench")
+st.caption(f"Welcome, {actor.name}. You are logged in as {actor.role.label.lower()}.")
+
+with errors.shown_to_user():
+    tiles = overview.tiles_for(store, actor=actor)
+    if tiles:
+        for column, tile in zip(st.columns(len(tiles)), tiles):
+            with column:
+                st.metric(tile.label, f"{tile.value:,}", help=tile.help, border=True)
+                links.page_link(tile.page, f"Open {tile.page.capitalize()}")
+
+    if actor.role is Role.ANNOTATOR:
+        st.info("Annotation queues assigned to you will be listed here when a data scientist sends model outputs for rating.")
+    if actor.can(Permission.MANAGE_MODELS):
+        st.subheader("Start here")
+        st.markdown(
+            "- **Models**: the bundled chat model `smollm2-135m-instruct` and the embedding model `minilm-l6-v2` "
+            "run offline, on the CPU or a GPU.\n"
+            "- Run `workbench doctor` in a terminal to see what this machine offers (GPUs, memory, database)."
+        )
+
+    activity = overview.recent_activity(store, actor=actor)
+    if actor.can(Permission.VIEW_AUDIT):
+        st.subheader("Recent activity")
+        if activity:
+            tables.show(activity)
+            links.page_link("admin", "Full audit log", ":material/history:")
+        else:
+            st.caption("Nothing has happened yet.")

@@ -1,0 +1,33 @@
+"""Entrypoint: `streamlit run workbench/app.py`. Login gate, then the pages the user's role may use."""
+from __future__ import annotations
+
+import streamlit as st
+
+from workbench import auth, services
+from workbench.navigation import PAGES
+
+st.set_page_config(page_title="LLMOps Workbench", page_icon=":material/hub:", layout="wide")
+
+services.store()  # applies pending migrations before anything reads the database
+user = auth.current_user()
+
+if user is None:
+    st.navigation([st.Page(auth.login_page, title="Log in", icon=":material/login:", url_path="login")],
+                  position="hidden").run()
+    st.stop()
+
+actor = user.as_actor()
+sections: dict[str, list] = {}
+for spec in PAGES:
+    # Pages the role may not use stay reachable by URL but hidden, so that they answer 'not authorised'
+    # themselves instead of silently landing on the home page.
+    page = st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path,
+                   default=spec.url_path == "home", visibility="visible" if spec.allowed(actor) else "hidden")
+    sections.setdefault(spec.section, []).append(page)
+
+navigation = st.navigation(sections)
+with st.sidebar:
+    st.caption(f"Logged in as **{user.name}** · {user.role.label}")
+    if st.button("Log out", key="app.logout", icon=":material/logout:"):
+        auth.log_out()
+navigation.run()

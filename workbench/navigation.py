@@ -1,0 +1,38 @@
+"""Every page of the app, its section, and the permission it needs. The one list the entrypoint reads."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.governance.roles import Actor, Permission
+
+PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    file: str
+    title: str
+    url_path: str
+    section: str
+    icon: str
+    permission: Permission | None  # None: every logged-in user
+
+    @property
+    def path(self) -> Path:
+        return PAGES_DIR / self.file
+
+    def allowed(self, actor: Actor) -> bool:
+        return self.permission is None or actor.can(self.permission)
+
+
+PAGES = (
+    PageSpec("home.py", "Home", "home", "Workbench", ":material/home:", None),
+    PageSpec("models.py", "Models", "models", "Build", ":material/model_training:", Permission.VIEW_MODELS),
+    PageSpec("admin.py", "Admin", "admin", "Govern", ":material/admin_panel_settings:", Permission.MANAGE_USERS),
+    PageSpec("account.py", "Account", "account", "Workbench", ":material/person:", None),
+)
+
+
+def page_by_url(url_path: str) -> PageSpec:
+    return next(p for p in PAGES if p.url_path == url_path)
