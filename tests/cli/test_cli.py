@@ -1,0 +1,103 @@
+"""The `workbench` command run as a real process, as a user or a script would."""
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.home import init_workbench
+from workbench.cli import build_parser
+
+WORKBENCH = str(Path(sys.executable).parent / "workbench")
+
+
+def run(*args, home, stdin: str | None = None):
+    env = {**os.environ, "WORKBENCH_HOME": str(home.home)}
+    env.pop("WORKBENCH_DEBUG", None)
+    return subprocess.run([WORKBENCH, *args], input=stdin or "", capture_output=True, text=True, env=env, timeout=120)
+
+
+def _commands(parser, prefix=()):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield (*prefix, name)
+                yield from _commands(sub, (*prefix, name))
+
+
+ALL_COMMANDS = list(_commands(build_parser()))
+
+
+@pytest.mark.parametrize("command", [(), *ALL_COMMANDS], ids=lambda c: " ".join(c) or "workbench")
+def test_every_command_answers_help(command, home):
+    result = run(*command, "--help", home=home)
+    assert result.returncode == 0, result.stderr
+    assert "usage: workbench" in result.stdout
+
+
+def test_users_add_list_and_act_as_a_user(home):
+    init_workbench(home, with_models=False)
+    added = run("users", "add", "maria", "--role", "data_scientist", "--json", home=home, stdin="long-password-1\n")
+    assert added.returncode == 0, added.stderr
+    assert json.loads(added.stdout)["role"] == "data_scientist"
+    listed = json.loads(run("users", "list", "--json", home=home).stdout)
+    assert [u["name"] for u in listed] == ["admin", "maria"]
+    assert all("password" not in json.dumps(u) for u in listed)
+    # --user acts with that user's role: a data scientist may not manage users.
+    denied = run("--user", "maria", "users", "list", home=home)
+    assert denied.returncode == 2
+    assert denied.stderr == "error: maria (Data scientist) is not authorised to manage users. Ask an admin for a role that allows it.\n"
+
+
+@pytest.mark.parametrize("args,stdin,message", [
+    (("users", "add", "x1", "--role", "boss"), "long-password-1\n", "is not a role"),
+    (("users", "add", "bad name", "--role", "viewer"), "long-password-1\n", "not a valid user name"),
+    (("users", "add", "shorty", "--role", "viewer"), "short\n", "at least 8 characters"),
+    (("users", "add", "nopass", "--role", "viewer"), "", "No password on standard input"),
+    (("models", "show", "gpt-5"), None, "no model named 'gpt-5'"),
+    (("--user", "ghost", "models", "list"), None, "no user named 'ghost'"),
+    (("frobnicate",), None, "invalid choice"),
+    (("users", "set-role", "admin", "viewer"), None, "last active admin"),
+])
+def test_user_errors_are_one_line_and_exit_2(home, args, stdin, message):
+    init_workbench(home, with_models=False)
+    result = run(*args, home=home, stdin=stdin)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and message in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_a_bad_setting_is_reported_not_raised(home):
+    env_home = home
+    result = subprocess.run([WORKBENCH, "models", "list"], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "WORKBENCH_HOME": str(env_home.home),
+                                 "WORKBENCH_DATABASE_URL": "mysql://x@y/z"})
+    assert result.returncode == 2 and "must be a sqlite:// or postgresql:// URL" in result.stderr
+
+
+def test_models_list_and_show_give_the_local_folder(models_store, home):
+    listed = json.loads(run("models", "list", "--json", home=home).stdout)
+    assert {m["name"] for m in listed} == {"smollm2-135m-instruct", "minilm-l6-v2"}
+    shown = json.loads(run("models", "show", "smollm2-135m-instruct", "--json", home=home).stdout)
+    assert Path(shown["path"], "model.safetensors").exists()
+
+
+def test_audit_list_shows_what_the_cli_changed(home):
+    init_workbench(home, with_models=False)
+    run("users", "add", "vic", "--role", "viewer", home=home, stdin="long-password-1\n")
+    run("users", "disable", "vic", home=home)
+    events = json.loads(run("audit", "list", "--json", "--target", "user", home=home).stdout)
+    assert [(e["actor"], e["action"], e["target"]) for e in events[:2]] == [
+        ("local-operator", "user.disable", "user:vic"), ("local-operator", "user.create", "user:vic")]
+
+
+def test_init_and_doctor_report_as_json(home):
+    report = json.loads(run("init", "--no-models", "--json", home=home).stdout)
+    assert report["admin_created"] and Path(report["admin_password_file"]).exists()
+    doctor = run("doctor", "--json", home=home)
+    checks = {c["name"]: c for c in json.loads(doctor.stdout)["checks"]}
+    assert checks["database"]["ok"] and checks["home"]["ok"]
+    assert doctor.returncode == 1  # the bundled models are not installed in this home (--no-models)
