@@ -1,4 +1,4 @@
-"""Demo content for a first look: one account per role, so each view of the workbench can be tried."""
+"""Demo content for a first look: one account per role and two datasets, so each view can be tried at once."""
 from __future__ import annotations
 
 import secrets
@@ -18,10 +18,14 @@ DEMO_USERS = (
 )
 
 
+DEMO_DATASETS = ("support-tickets", "support-chat-sft")
+
+
 @dataclass(frozen=True)
 class DemoReport:
     users_created: list[str]
     logins_file: str
+    datasets_created: list[str] = ()
 
 
 def is_seeded(store: Store) -> bool:
@@ -46,4 +50,30 @@ def seed_demo(store: Store, *, actor: Actor) -> DemoReport:
     path = store.settings.home / DEMO_LOGINS_FILE
     previous = path.read_text() if path.exists() else "user\trole\tpassword\n"
     write_secret(path, previous + "".join(line + "\n" for line in lines))
-    return DemoReport(users_created=created, logins_file=str(path))
+    return DemoReport(users_created=created, logins_file=str(path), datasets_created=seed_datasets(store, actor=actor))
+
+
+def seed_datasets(store: Store, *, actor: Actor) -> list[str]:
+    """Imports the demo datasets through the same path as a user's upload (a CSV and a JSONL file)."""
+    import tempfile
+    from pathlib import Path
+
+    from core.data import demo_data, ingest, versions
+    from core.data.export import write_frame
+
+    existing = {d.name for d in versions.list_datasets(store, actor=actor)}
+    made = []
+    with tempfile.TemporaryDirectory() as folder:
+        for name, frame, fmt, description in (
+            ("support-tickets", demo_data.support_tickets(), "csv",
+             "Customer support tickets exported from the helpdesk (June 2026)."),
+            ("support-chat-sft", demo_data.chat_finetune_set(), "jsonl",
+             "Chat fine-tuning set distilled from resolved tickets."),
+        ):
+            if name in existing:
+                continue
+            file = Path(folder) / f"{name}.{fmt}"
+            write_frame(frame, fmt, file)
+            ingest.import_file(store, actor=actor, path=file, name=name, description=description)
+            made.append(name)
+    return made

@@ -32,3 +32,7 @@ class Conflict(WorkbenchError):
 
 class Unavailable(WorkbenchError):
     """A GPU, a server or a model that is not there."""
+
+
+class DataError(InvalidInput):
+    """A file or dataset that cannot be used as it is: the message names the file and what is wrong."""

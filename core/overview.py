@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.data import versions
 from core.governance import audit, users
 from core.governance.roles import Actor, Permission
 from core.models import registry
@@ -20,6 +21,9 @@ class Tile:
 
 def tiles_for(store: Store, *, actor: Actor) -> list[Tile]:
     tiles: list[Tile] = []
+    if actor.can(Permission.VIEW_DATA_ROWS):
+        tiles.append(Tile("datasets", "Datasets", versions.count_datasets(store), "data",
+                          "Datasets with their immutable versions."))
     if actor.can(Permission.VIEW_MODELS):
         tiles.append(Tile("models", "Models", registry.count_models(store), "models",
                           "Registered models, bundled ones included."))

@@ -5,6 +5,7 @@ from core.governance import users
 from core.governance.roles import ROLE_PERMISSIONS, Permission
 from workbench import auth, services
 from workbench.ui import errors
+from workbench.ui.text import inert
 
 actor = auth.require_page(None)
 store = services.store()
@@ -12,7 +13,7 @@ store = services.store()
 st.header("Account")
 with errors.shown_to_user():
     me = users.get_user(store, actor.name)
-    st.markdown(f"**{me.name}** · {me.role.label}" + (f" · {me.email}" if me.email else ""))
+    st.markdown(f"**{inert(me.name)}** · {me.role.label}" + (f" · {inert(me.email)}" if me.email else ""))
     allowed = sorted(p.value.replace("_", " ") for p in ROLE_PERMISSIONS[me.role])
     st.caption("Your role allows: " + ", ".join(allowed) + ".")
 

@@ -9,6 +9,7 @@ from core.governance import audit, users
 from core.governance.roles import ROLE_LABELS, Permission, Role
 from workbench import auth, services
 from workbench.ui import charts, errors, tables
+from workbench.ui.text import inert
 
 actor = auth.require_page(Permission.MANAGE_USERS)
 store = services.store()
@@ -36,7 +37,7 @@ with users_tab, errors.shown_to_user():
         if st.form_submit_button("Add user", type="primary"):
             with errors.shown_to_user():
                 created = users.create_user(store, actor=actor, name=name, role=role, password=password, email=email)
-                st.success(f"Added {created.name} as {created.role.label.lower()}.")
+                st.success(f"Added {inert(created.name)} as {created.role.label.lower()}.")
 
     with change_col:
         st.subheader("Change a user")
@@ -47,18 +48,18 @@ with users_tab, errors.shown_to_user():
         if st.button("Save role", key="admin.save_role"):
             with errors.shown_to_user():
                 users.set_role(store, actor=actor, name=target, role=new_role)
-                st.success(f"{target} is now {new_role.label.lower()}.")
+                st.success(f"{inert(target)} is now {new_role.label.lower()}.")
         label = "Disable account" if chosen.active else "Enable account"
         if st.button(label, key="admin.toggle_active"):
             with errors.shown_to_user():
                 users.set_active(store, actor=actor, name=target, active=not chosen.active)
-                st.success(f"{target} is now {'enabled' if not chosen.active else 'disabled'}.")
+                st.success(f"{inert(target)} is now {'enabled' if not chosen.active else 'disabled'}.")
         if chosen.auth_provider == "local":
             new_password = st.text_input("New password", type="password", key=f"admin.password.{target}")
             if st.button("Reset password", key="admin.reset_password"):
                 with errors.shown_to_user():
                     users.set_password(store, actor=actor, name=target, new_password=new_password)
-                    st.success(f"{target}'s password was reset; their open logins were ended.")
+                    st.success(f"{inert(target)}'s password was reset; their open logins were ended.")
 
 with audit_tab, errors.shown_to_user():
     present = audit.distinct_values(store, actor=actor)

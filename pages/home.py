@@ -5,12 +5,13 @@ from core import overview
 from core.governance.roles import Permission, Role
 from workbench import auth, services
 from workbench.ui import errors, links, tables
+from workbench.ui.text import inert
 
 actor = auth.require_page(None)
 store = services.store()
 
 st.title("LLMOps Workbench")
-st.caption(f"Welcome, {actor.name}. You are logged in as {actor.role.label.lower()}.")
+st.caption(f"Welcome, {inert(actor.name)}. You are logged in as {actor.role.label.lower()}.")
 
 with errors.shown_to_user():
     tiles = overview.tiles_for(store, actor=actor)

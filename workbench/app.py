@@ -5,6 +5,7 @@ import streamlit as st
 
 from workbench import auth, services
 from workbench.navigation import PAGES
+from workbench.ui.text import inert
 
 st.set_page_config(page_title="LLMOps Workbench", page_icon=":material/hub:", layout="wide")
 
@@ -27,7 +28,7 @@ for spec in PAGES:
 
 navigation = st.navigation(sections)
 with st.sidebar:
-    st.caption(f"Logged in as **{user.name}** · {user.role.label}")
+    st.caption(f"Logged in as **{inert(user.name)}** · {user.role.label}")
     if st.button("Log out", key="app.logout", icon=":material/logout:"):
         auth.log_out()
 navigation.run()

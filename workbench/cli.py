@@ -229,6 +229,125 @@ def cmd_demo_seed(args) -> int:
     return 0
 
 
+def cmd_data_import(args) -> int:
+    from core.data import ingest
+
+    store = _store()
+    result = ingest.import_file(store, actor=_actor(args, store), path=args.path, name=args.name,
+                                skip_bad_rows=args.skip_bad_rows, sheet=args.sheet, description=args.description)
+    if args.json:
+        _print_json(result.to_dict())
+        return 0
+    v = result.version
+    verb = "Imported" if result.created else "Already stored (identical content):"
+    print(f"{verb} {v.ref}: {v.rows:,} rows, {len(v.columns)} columns ({result.format}), sha256 {v.sha256[:12]}")
+    for skipped in result.skipped[:20]:
+        print(f"  skipped line {skipped.line}: {skipped.reason}")
+    if len(result.skipped) > 20:
+        print(f"  ... and {len(result.skipped) - 20} more skipped rows")
+    for note in result.notes:
+        print(f"  note: {note}")
+    return 0
+
+
+def cmd_data_list(args) -> int:
+    from core.data import versions
+
+    store = _store()
+    datasets = versions.list_datasets(store, actor=_actor(args, store))
+    if args.json:
+        _print_json([d.to_dict() for d in datasets])
+    elif not datasets:
+        print("No dataset yet; import one with `workbench data import FILE --name NAME`.")
+    else:
+        _print_table([{"name": d.name, "versions": d.versions, "latest": d.latest.ref if d.latest else "",
+                       "rows": d.latest.rows if d.latest else "", "made by": d.latest.transformation if d.latest else "",
+                       "created": d.latest.created_at.strftime("%Y-%m-%d %H:%M") if d.latest else ""} for d in datasets])
+    return 0
+
+
+def cmd_data_show(args) -> int:
+    from core.data import versions
+
+    store = _store()
+    actor = _actor(args, store)
+    version = versions.get_version(store, actor=actor, ref=args.ref)
+    lineage = versions.lineage(store, actor=actor, ref=version.ref)
+    payload = {**version.to_dict(), "lineage": lineage.to_dict()}
+    if args.json:
+        _print_json(payload)
+        return 0
+    for key in ("ref", "rows", "sha256", "transformation", "source", "parents", "created_by", "created_at"):
+        print(f"{key}: {payload[key]}")
+    print("columns: " + ", ".join(f"{c['name']} ({c['dtype']})" for c in version.columns))
+    made = sorted({child for _, child in lineage.descendants})
+    print("made from it: " + (", ".join(made) if made else "nothing yet"))
+    return 0
+
+
+def cmd_data_export(args) -> int:
+    from core.data import export
+
+    store = _store()
+    result = export.export_version(store, actor=_actor(args, store), ref=args.ref, fmt=args.format, out=args.out)
+    _print_json(result.to_dict()) if args.json else print(f"Wrote {result.rows:,} rows of {result.ref} to {result.path}")
+    return 0
+
+
+def cmd_data_profile(args) -> int:
+    from core.data import profile
+
+    store = _store()
+    options = profile.ProfileOptions(tokenizer_model=args.tokenizer, max_length=args.max_length,
+                                     sample_rows=args.sample_rows)
+    progress = None if args.json or not sys.stderr.isatty() else \
+        (lambda share, message: print(f"\r[{share:4.0%}] {message[:70]:<70}", end="", file=sys.stderr, flush=True))
+    report = profile.profile_version(store, actor=_actor(args, store), ref=args.ref, options=options,
+                                     progress=progress, refresh=args.refresh)
+    if progress:
+        print(file=sys.stderr)
+    if args.json:
+        _print_json(report)
+        return 0
+    print(f"{report['ref']}: {report['rows']:,} rows, {len(report['columns'])} columns; format: {report['format']['label']}"
+          f" ({report['format']['explanation']})")
+    _print_table([{"column": c["name"], "type": c["type"], "missing": f"{c['missing_share']:.1%}",
+                   "distinct": c.get("distinct", "")} for c in report["columns"]])
+    print("alerts:" if report["alerts"] else "alerts: none")
+    for alert in report["alerts"]:
+        print(f"  [{alert['severity']}] {alert['message']}")
+    return 0
+
+
+def cmd_data_redact(args) -> int:
+    from core.data import redact
+
+    store = _store()
+    types = [t.strip() for t in args.types.split(",") if t.strip()] if args.types else None
+    columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
+    result = redact.redact_version(store, actor=_actor(args, store), ref=args.ref, types=types, columns=columns)
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        counts = ", ".join(f"{k} {v}" for k, v in result.counts.items()) or "no PII found"
+        print(f"{result.version.ref} made from {result.parent.ref}: {counts}")
+    return 0
+
+
+def cmd_data_overlap(args) -> int:
+    from core.data import overlap
+
+    store = _store()
+    report = overlap.check_overlap(store, actor=_actor(args, store), train_ref=args.train, eval_ref=args.eval,
+                                   column=args.column, threshold=args.threshold)
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(f"{report.eval} vs {report.train}: {report.exact:,} exact and {report.near:,} near-duplicate rows "
+              f"of {report.checked_eval_rows:,} checked ({report.contaminated_share:.1%} contaminated)")
+    return 0
+
+
 # --- parser ---------------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -277,6 +396,39 @@ def build_parser() -> argparse.ArgumentParser:
     models_list.add_argument("--task", choices=["chat", "embedding"])
     models_show = add(models_sub, "show", cmd_models_show, "Show one model; `path` is its local folder.")
     models_show.add_argument("name")
+
+    data = commands.add_parser("data", help="Datasets: import, versions, profile, redact, export.",
+                               description="Datasets: import, versions, profile, redact, export.")
+    data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser, required=True)
+    data_import = add(data_sub, "import", cmd_data_import, "Import a CSV/TSV, JSONL, JSON, Parquet or Excel file as a "
+                                                           "new dataset version.")
+    data_import.add_argument("path")
+    data_import.add_argument("--name", required=True, help="Dataset name; an existing name gets a new version.")
+    data_import.add_argument("--skip-bad-rows", action="store_true", help="Skip malformed rows instead of refusing the file.")
+    data_import.add_argument("--sheet", help="Excel sheet to read (default: the first).")
+    data_import.add_argument("--description")
+    add(data_sub, "list", cmd_data_list, "List datasets with their latest version.")
+    data_show = add(data_sub, "show", cmd_data_show, "Show a dataset version (NAME or NAME@N) and its lineage.")
+    data_show.add_argument("ref", metavar="NAME[@VERSION]")
+    data_export = add(data_sub, "export", cmd_data_export, "Export a dataset version; CSV and Excel neutralise formulas.")
+    data_export.add_argument("ref", metavar="NAME[@VERSION]")
+    data_export.add_argument("--format", required=True, choices=["csv", "jsonl", "parquet", "xlsx"])
+    data_export.add_argument("--out", required=True, help="File to write.")
+    data_profile = add(data_sub, "profile", cmd_data_profile, "Profile a dataset version (cached per version).")
+    data_profile.add_argument("ref", metavar="NAME[@VERSION]")
+    data_profile.add_argument("--tokenizer", default="smollm2-135m-instruct", help="Registered model whose tokenizer counts tokens.")
+    data_profile.add_argument("--max-length", type=int, default=512, help="Training max length in tokens.")
+    data_profile.add_argument("--sample-rows", type=int, default=20_000, help="Rows sampled for tokens, near-duplicates and PII.")
+    data_profile.add_argument("--refresh", action="store_true", help="Recompute instead of reading the cache.")
+    data_redact = add(data_sub, "redact", cmd_data_redact, "Make a new version with PII replaced by typed placeholders.")
+    data_redact.add_argument("ref", metavar="NAME[@VERSION]")
+    data_redact.add_argument("--types", help="Comma-separated PII types (default: all): email,phone,credit_card,iban,ip_address,us_ssn")
+    data_redact.add_argument("--columns", help="Comma-separated columns (default: every text column).")
+    data_overlap = add(data_sub, "overlap", cmd_data_overlap, "Find evaluation rows that also appear in training data.")
+    data_overlap.add_argument("train", metavar="TRAIN[@VERSION]")
+    data_overlap.add_argument("eval", metavar="EVAL[@VERSION]")
+    data_overlap.add_argument("--column", help="Column to compare (default: the training text of the detected format).")
+    data_overlap.add_argument("--threshold", type=float, default=0.8, help="Near-duplicate similarity threshold.")
 
     audit = commands.add_parser("audit", help="The audit log (admins).", description="The audit log (admins).")
     audit_sub = audit.add_subparsers(dest="audit_command", metavar="ACTION", parser_class=_Parser, required=True)

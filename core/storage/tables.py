@@ -69,3 +69,39 @@ class RegisteredModel(SQLModel, table=True):
     info: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow)
     created_by: str = Field(max_length=64)
+
+
+class Dataset(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True, max_length=128)
+    description: str | None = Field(default=None, max_length=2000)
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: str = Field(max_length=64)
+
+
+class DatasetVersion(SQLModel, table=True):
+    """An immutable version: its rows live in a content-addressed Parquet file named by `sha256`."""
+
+    __table_args__ = (Index("ix_datasetversion_dataset_version", "dataset_id", "version", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dataset_id: int = Field(foreign_key="dataset.id", index=True)
+    version: int
+    sha256: str = Field(index=True, max_length=64)
+    rows: int
+    columns: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    size_bytes: int
+    transformation: str = Field(max_length=32)  # import, redact, filter, split, dedupe, merge
+    source: str = Field(max_length=1024)  # the uploaded file's name, or what the parents were
+    source_sha256: str | None = Field(default=None, max_length=64)
+    params: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    stats: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: str = Field(max_length=64)
+
+
+class DatasetVersionParent(SQLModel, table=True):
+    """Lineage edges: a version made from one parent (redact, filter, split...) or several (merge)."""
+
+    child_id: int = Field(foreign_key="datasetversion.id", primary_key=True)
+    parent_id: int = Field(foreign_key="datasetversion.id", primary_key=True, index=True)

@@ -5,11 +5,12 @@ from core import demo, doctor
 from core.governance import logins, users
 from core.governance.roles import SYSTEM
 from core.home import ADMIN_PASSWORD_FILE, init_workbench, open_store
+from core.storage import migrate
 
 
 def test_init_creates_the_home_the_first_admin_and_is_idempotent(home):
     report = init_workbench(home, with_models=False)
-    assert report.admin_created and report.schema_revision == "0001"
+    assert report.admin_created and report.schema_revision == migrate.head_revision()
     for folder in ("models", "datasets", "runs", "logs"):
         assert (home.home / folder).is_dir()
     secret = home.home / ADMIN_PASSWORD_FILE

@@ -1,9 +1,16 @@
 """Plotly charts. Core returns data; only this module draws it."""
 from __future__ import annotations
 
+import html
+
 import pandas as pd
 import plotly.express as px
 import streamlit as st
+
+
+def _plain(text) -> str:
+    """Plotly renders a little HTML (links, bold) in titles and labels; data-derived text must stay text."""
+    return html.escape(str(text), quote=False)
 
 
 def audit_activity(rows: list[dict]) -> None:
@@ -17,4 +24,71 @@ def audit_activity(rows: list[dict]) -> None:
     figure = px.bar(counts, x="day", y="events", color="kind", title="Audit events per day",
                     labels={"day": "Day (UTC)", "events": "Events", "kind": "Area"})
     figure.update_layout(height=280, margin=dict(t=40, b=10, l=10, r=10), bargap=0.2)
+    st.plotly_chart(figure, width="stretch")
+
+
+def histogram(hist: dict, *, title: str, x_label: str, marker: float | None = None, marker_label: str = "") -> None:
+    """A histogram computed in core (edges + counts), with an optional vertical marker such as max length."""
+    if not hist or not hist.get("counts"):
+        st.caption(f"{title}: no values.")
+        return
+    edges = hist["edges"]
+    centers = [(a + b) / 2 for a, b in zip(edges, edges[1:])]
+    widths = [b - a for a, b in zip(edges, edges[1:])]
+    import plotly.graph_objects as go
+
+    figure = go.Figure(go.Bar(x=centers, y=hist["counts"], width=widths, marker_color="#3b5bdb",
+                              hovertemplate="%{x:.0f}: %{y} rows<extra></extra>"))
+    if marker is not None:
+        figure.add_vline(x=marker, line_dash="dash", line_color="#e03131", annotation_text=marker_label)
+    figure.update_layout(title=_plain(title), xaxis_title=_plain(x_label), yaxis_title="Rows", height=280,
+                         margin=dict(t=40, b=10, l=10, r=10), bargap=0.05)
+    st.plotly_chart(figure, width="stretch")
+
+
+def bars(labels: list[str], values: list[float], *, title: str, x_label: str = "", horizontal: bool = True) -> None:
+    if not labels:
+        return
+    frame = pd.DataFrame({"label": [_plain(x) for x in labels], "value": values})
+    figure = px.bar(frame, x="value", y="label", orientation="h", title=_plain(title)) if horizontal else \
+        px.bar(frame, x="label", y="value", title=_plain(title))
+    figure.update_layout(height=max(200, 40 + 28 * len(labels)) if horizontal else 280, xaxis_title=x_label,
+                         yaxis_title="", margin=dict(t=40, b=10, l=10, r=10))
+    if horizontal:
+        figure.update_yaxes(autorange="reversed")
+    st.plotly_chart(figure, width="stretch")
+
+
+def lineage_graph(lineage: dict) -> None:
+    """Versions as nodes, left to right by generation; the selected version is highlighted."""
+    import plotly.graph_objects as go
+
+    edges = [tuple(e) for e in lineage["ancestors"] + lineage["descendants"]]
+    nodes = list(lineage["nodes"])
+    if not edges:
+        st.caption(f"{lineage['version']} has no parents and nothing was made from it yet.")
+        return
+    depth = {n: 0 for n in nodes}
+    for _ in range(len(nodes)):
+        for parent, child in edges:
+            depth[child] = max(depth[child], depth[parent] + 1)
+    rows: dict[int, list[str]] = {}
+    for n in nodes:
+        rows.setdefault(depth[n], []).append(n)
+    position = {n: (d, i) for d, members in rows.items() for i, n in enumerate(sorted(members))}
+    figure = go.Figure()
+    for parent, child in edges:
+        (x0, y0), (x1, y1) = position[parent], position[child]
+        figure.add_trace(go.Scatter(x=[x0, x1], y=[y0, y1], mode="lines", line=dict(color="#adb5bd", width=2),
+                                    hoverinfo="skip", showlegend=False))
+    info = lineage["nodes"]
+    figure.add_trace(go.Scatter(
+        x=[position[n][0] for n in nodes], y=[position[n][1] for n in nodes], mode="markers+text",
+        text=nodes, textposition="top center", showlegend=False,
+        marker=dict(size=18, color=["#e03131" if n == lineage["version"] else "#3b5bdb" for n in nodes]),
+        hovertext=[f"{n}: {info[n]['transformation']}, {info[n]['rows']:,} rows, by {info[n]['created_by']}" for n in nodes],
+        hoverinfo="text",
+    ))
+    figure.update_layout(height=120 + 60 * max(len(m) for m in rows.values()), margin=dict(t=20, b=10, l=10, r=10),
+                         xaxis=dict(visible=False), yaxis=dict(visible=False))
     st.plotly_chart(figure, width="stretch")

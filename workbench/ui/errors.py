@@ -9,6 +9,7 @@ import streamlit as st
 
 from core.errors import WorkbenchError
 from core.settings import Settings
+from workbench.ui.text import inert
 
 log = logging.getLogger("workbench.ui")
 
@@ -22,9 +23,10 @@ def shown_to_user():
     try:
         yield
     except WorkbenchError as exc:
-        st.error(exc.message)
+        # Messages quote user input (file and column names), so they are shown as literal text.
+        st.error(inert(exc.message))
         if exc.hint:
-            st.caption(exc.hint)
+            st.caption(inert(exc.hint))
     except Exception as exc:  # an unexpected failure must not show a traceback to users
         log.exception("unexpected error in a page")
         st.error("Something went wrong on our side; the details are in the workbench log.")

@@ -1,0 +1,1 @@
+"""Datasets: import, versions, lineage, profile, redaction, export."""

@@ -1,0 +1,169 @@
+"""Fine-tuning readiness: which training format a dataset is in, and every row that breaks it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+CHAT_COLUMNS = ("messages", "conversations", "conversation", "chat")
+ROLES = {"system", "user", "assistant", "tool"}
+SHAREGPT_ROLES = {"human": "user", "gpt": "assistant", "system": "system"}
+MAX_ISSUES = 10_000
+
+FORMAT_LABELS = {
+    "chat": "Chat messages",
+    "prompt_completion": "Prompt / completion",
+    "instruction_response": "Instruction / response",
+    "preference": "Preference pairs (prompt / chosen / rejected)",
+    "unknown": "No fine-tuning format",
+}
+
+
+@dataclass(frozen=True)
+class RowIssue:
+    row: int
+    problem: str
+
+
+@dataclass
+class FormatReport:
+    format: str
+    columns: dict[str, str]  # role in the format -> column name
+    rows: int
+    issues: list[RowIssue] = field(default_factory=list)
+    issue_count: int = 0
+    explanation: str = ""
+
+    @property
+    def label(self) -> str:
+        return FORMAT_LABELS[self.format]
+
+    @property
+    def ready(self) -> bool:
+        return self.format != "unknown" and self.issue_count == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": self.format, "label": self.label, "columns": self.columns, "rows": self.rows,
+                "ready": self.ready, "issue_count": self.issue_count, "explanation": self.explanation,
+                "issues": [{"row": i.row, "problem": i.problem} for i in self.issues[:1000]]}
+
+
+def _find(frame: pd.DataFrame, *names: str) -> str | None:
+    lowered = {str(c).lower(): str(c) for c in frame.columns}
+    return next((lowered[n] for n in names if n in lowered), None)
+
+
+def detect_format(frame: pd.DataFrame) -> FormatReport:
+    chat = _find(frame, *CHAT_COLUMNS)
+    if chat:
+        return _check_chat(frame, chat)
+    prompt, chosen, rejected = _find(frame, "prompt"), _find(frame, "chosen"), _find(frame, "rejected")
+    if prompt and chosen and rejected:
+        report = _check_text_columns(frame, "preference", {"prompt": prompt, "chosen": chosen, "rejected": rejected})
+        same = (frame[chosen].astype("string").str.strip() == frame[rejected].astype("string").str.strip()).fillna(False)
+        _add(report, np.flatnonzero(same.to_numpy()), "chosen and rejected are the same text")
+        return report
+    completion = _find(frame, "completion")
+    if prompt and completion:
+        return _check_text_columns(frame, "prompt_completion", {"prompt": prompt, "completion": completion})
+    instruction, response = _find(frame, "instruction"), _find(frame, "response", "output", "answer")
+    if instruction and response:
+        columns = {"instruction": instruction, "response": response}
+        extra = _find(frame, "input", "context")
+        report = _check_text_columns(frame, "instruction_response", columns)
+        if extra:
+            report.columns["input"] = extra
+        return report
+    return FormatReport(
+        format="unknown", columns={}, rows=len(frame),
+        explanation="No fine-tuning format recognised: expected a messages column (chat), prompt and completion, "
+                    "instruction and response (or output), or prompt, chosen and rejected.",
+    )
+
+
+def _add(report: FormatReport, rows, problem: str) -> None:
+    rows = list(rows)
+    report.issue_count += len(rows)
+    room = MAX_ISSUES - len(report.issues)
+    report.issues.extend(RowIssue(int(r), problem) for r in rows[:max(room, 0)])
+
+
+def _check_text_columns(frame: pd.DataFrame, fmt: str, columns: dict[str, str]) -> FormatReport:
+    report = FormatReport(format=fmt, columns=dict(columns), rows=len(frame))
+    for role, name in columns.items():
+        values = frame[name]
+        missing = values.isna().to_numpy()
+        _add(report, np.flatnonzero(missing), f"{role} ({name}) is missing")
+        is_text = values.map(lambda v: isinstance(v, str), na_action="ignore").fillna(True).astype(bool).to_numpy()
+        _add(report, np.flatnonzero(~is_text), f"{role} ({name}) is not text")
+        blank = values.astype("string").str.strip().eq("").fillna(False).to_numpy() & ~missing
+        _add(report, np.flatnonzero(blank), f"{role} ({name}) is empty")
+    report.issues.sort(key=lambda i: i.row)
+    report.explanation = f"{report.issue_count:,} problem(s) in {len(frame):,} rows." if report.issue_count else "Every row fits."
+    return report
+
+
+def chat_problems(messages: Any) -> list[str]:
+    """What is wrong with one conversation, in words; empty when it is a valid training example."""
+    if isinstance(messages, np.ndarray):
+        messages = messages.tolist()
+    if not isinstance(messages, list):
+        return ["messages is not a list of {role, content} objects"]
+    if not messages:
+        return ["the conversation is empty"]
+    problems, roles = [], []
+    for position, message in enumerate(messages, start=1):
+        if not isinstance(message, dict):
+            problems.append(f"message {position} is not an object with role and content")
+            continue
+        role = message.get("role", SHAREGPT_ROLES.get(message.get("from", ""), message.get("from")))
+        content = message.get("content", message.get("value"))
+        if role not in ROLES:
+            problems.append(f"message {position} has an unknown role {role!r}")
+        if not isinstance(content, str) or not content.strip():
+            problems.append(f"message {position} ({role}) has no text")
+        roles.append(role)
+    if problems:
+        return problems
+    if "system" in roles[1:]:
+        problems.append("a system message appears after the start")
+    turns = [r for r in roles if r != "system"]
+    if not turns or turns[0] != "user":
+        problems.append("the conversation does not start with a user message")
+    for first, second in zip(turns, turns[1:]):
+        if first == second and first in ("user", "assistant"):
+            problems.append(f"two {first} messages in a row")
+            break
+    if turns and turns[-1] != "assistant":
+        problems.append("the conversation does not end with an assistant reply")
+    return problems
+
+
+def _check_chat(frame: pd.DataFrame, column: str) -> FormatReport:
+    report = FormatReport(format="chat", columns={"messages": column}, rows=len(frame))
+    for row, value in enumerate(frame[column].tolist()):
+        for problem in chat_problems(value):
+            _add(report, [row], problem)
+    report.explanation = f"{report.issue_count:,} problem(s) in {len(frame):,} rows." if report.issue_count else "Every row fits."
+    return report
+
+
+def training_texts(frame: pd.DataFrame, report: FormatReport) -> pd.Series:
+    """The text a model trains on per row (all turns joined), for length and token statistics."""
+    if report.format == "chat":
+        def join(messages):
+            if isinstance(messages, np.ndarray):
+                messages = messages.tolist()
+            if not isinstance(messages, list):
+                return None
+            return "\n".join(str(m.get("content", m.get("value", ""))) for m in messages if isinstance(m, dict))
+        return frame[report.columns["messages"]].map(join).astype("string")
+    if report.format == "unknown":
+        return pd.Series(dtype="string")
+    parts = [frame[c].astype("string").fillna("") for c in report.columns.values()]
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = joined + "\n" + part
+    return joined

@@ -1,0 +1,331 @@
+"""Profiles a dataset version: every column, text statistics, fine-tuning readiness and ranked alerts.
+
+Cheap statistics (counts, missing, distinct, lengths, exact duplicates, numeric moments) cover every row.
+Costly ones (model tokens, near-duplicates, language, PII examples) run on a seeded random sample of
+`sample_rows` rows when the table is larger, and the report says so; shares are then estimates.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.data import formats, pii, textstats, versions
+from core.errors import InvalidInput
+from core.governance.roles import Actor, Permission, require
+from core.models import registry
+from core.models.bundled import DEFAULT_CHAT_MODEL
+from core.storage.db import Store
+
+PROFILE_FORMAT = 1  # bump when the report's shape changes, so stale cached profiles are recomputed
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class ProfileOptions:
+    tokenizer_model: str = field(default=DEFAULT_CHAT_MODEL, metadata={"help": "Registered model whose tokenizer counts tokens."})
+    max_length: int = field(default=512, metadata={"help": "Training max length in tokens; longer texts get truncated.", "min": 8})
+    sample_rows: int = field(default=20_000, metadata={"help": "Rows sampled for tokens, near-duplicates and PII.", "min": 100})
+    near_duplicate_threshold: float = field(default=0.8, metadata={"help": "Word 3-gram Jaccard similarity above which two texts are near-duplicates."})
+
+    def __post_init__(self):
+        if self.max_length < 8:
+            raise InvalidInput("The max length must be at least 8 tokens.")
+        if self.sample_rows < 100:
+            raise InvalidInput("The sample must hold at least 100 rows.")
+        if not 0.3 <= self.near_duplicate_threshold < 1:
+            raise InvalidInput("The near-duplicate threshold must be between 0.3 and 0.99.")
+
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Alert:
+    severity: str  # high, medium, low
+    column: str | None
+    code: str
+    message: str
+
+
+SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
+
+
+def _histogram(values: np.ndarray, bins: int = 30) -> dict[str, list]:
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return {"edges": [], "counts": []}
+    counts, edges = np.histogram(values, bins=bins)
+    return {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]}
+
+
+def _quantiles(values: np.ndarray) -> dict[str, float]:
+    if values.size == 0:
+        return {}
+    qs = np.quantile(values, [0.05, 0.25, 0.5, 0.75, 0.95, 0.99])
+    return {k: float(v) for k, v in zip(("p05", "p25", "p50", "p75", "p95", "p99"), qs)}
+
+
+def _numeric_stats(values: np.ndarray) -> dict[str, Any]:
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return {}
+    return {
+        "min": float(values.min()), "max": float(values.max()), "mean": float(values.mean()),
+        "std": float(values.std(ddof=1)) if values.size > 1 else 0.0,
+        "zeros": int((values == 0).sum()), "negatives": int((values < 0).sum()), **_quantiles(values),
+    }
+
+
+def _top_values(column: pd.Series, limit: int = 5) -> list[dict[str, Any]]:
+    counts = column.value_counts(dropna=True).head(limit)
+    return [{"value": str(v)[:200], "count": int(c)} for v, c in counts.items()]
+
+
+def _looks_nested(column: pd.Series) -> bool:
+    sample = column.dropna().head(50)
+    return len(sample) > 0 and sample.map(lambda v: isinstance(v, (list, dict, np.ndarray))).any()
+
+
+def infer_type(column: pd.Series) -> str:
+    if pd.api.types.is_bool_dtype(column):
+        return "boolean"
+    if pd.api.types.is_numeric_dtype(column):
+        return "numeric"
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return "datetime"
+    if column.dtype == object and _looks_nested(column):
+        return "nested"
+    strings = column.dropna()
+    if strings.empty:
+        return "empty"
+    head = strings.head(200).astype(str)
+    if head.str.match(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$").mean() > 0.95:
+        return "datetime"
+    mean_length = head.str.len().mean()
+    distinct = strings.nunique()
+    if distinct <= max(50, 0.05 * len(strings)) and mean_length < 40:
+        return "categorical"
+    return "text"
+
+
+class _Steps:
+    """Reports progress as a share of the steps planned."""
+
+    def __init__(self, total: int, progress: Progress | None):
+        self.total, self.done, self.progress = max(total, 1), 0, progress
+
+    def __call__(self, message: str) -> None:
+        if self.progress:
+            self.progress(min(self.done / self.total, 0.99), message)
+        self.done += 1
+
+
+def _profile_text(column: pd.Series, sample_index: np.ndarray, options: ProfileOptions,
+                  tokenizer_path: str | None) -> dict[str, Any]:
+    strings = column.astype("string")
+    present = strings.dropna()
+    n = len(present)
+    chars = present.str.len().to_numpy(dtype=np.float64)
+    words = present.str.count(r"\S+").to_numpy(dtype=np.float64)
+    blank = int(present.str.strip().eq("").sum())
+    duplicated = present.duplicated(keep=False)
+    dup_rows = int(present.duplicated(keep="first").sum())
+    dup_examples = present[duplicated].value_counts().head(5)
+    stats: dict[str, Any] = {
+        "chars": {**_numeric_stats(chars), "histogram": _histogram(chars)},
+        "words": {**_numeric_stats(words), "histogram": _histogram(words)},
+        "empty_or_whitespace": blank,
+        "exact_duplicates": dup_rows,
+        "exact_duplicate_share": dup_rows / n if n else 0.0,
+        "duplicate_examples": [{"value": str(v)[:300], "copies": int(c)} for v, c in dup_examples.items()],
+    }
+    sample = strings.iloc[sample_index].dropna()
+    sample = sample[sample.str.strip().ne("")]
+    stats["sample_rows"] = int(len(sample))
+    if tokenizer_path and len(sample):
+        lengths = textstats.token_lengths(sample.tolist(), tokenizer_path).astype(np.float64)
+        truncated = float((lengths > options.max_length).mean())
+        ratio = lengths.sum() / max(sample.str.len().sum(), 1)
+        used = np.minimum(lengths, options.max_length)
+        stats["tokens"] = {
+            **_numeric_stats(lengths), "histogram": _histogram(lengths),
+            "truncated_share": truncated, "max_length": options.max_length,
+            "estimated_total": int(round(ratio * chars.sum())),
+            # Padding every example to the longest one kept (or to max_length) wastes this share of the batch.
+            "padding_waste_share": float(1 - used.mean() / used.max()) if used.max() > 0 else 0.0,
+        }
+    near_rows, pairs = textstats.near_duplicate_pairs(sample.head(5000), options.near_duplicate_threshold)
+    checked = min(len(sample), 5000)
+    stats["near_duplicates"] = {
+        "checked_rows": checked, "rows": near_rows, "share": near_rows / checked if checked else 0.0,
+        "threshold": options.near_duplicate_threshold,
+        "examples": [{"row_a": int(a), "row_b": int(b), "similarity": s,
+                      "text_a": str(column.loc[a])[:300], "text_b": str(column.loc[b])[:300]} for a, b, s in pairs[:10]],
+    }
+    stats["languages"] = textstats.language_mix(sample.head(2000).tolist())
+    findings = pii.scan_series(sample)
+    stats["pii"] = [
+        {"type": f.type, "label": pii.PII_TYPES[f.type].label, "rows_in_sample": f.rows, "matches": f.matches,
+         "share": f.rows / len(sample) if len(sample) else 0.0,
+         "examples": [{"row": int(sample.index[r]), "text": str(sample.iloc[r])[:300]} for r in f.example_rows[:5]]}
+        for f in findings
+    ]
+    return stats
+
+
+def _profile_column(name: str, column: pd.Series, sample_index: np.ndarray, options: ProfileOptions,
+                    tokenizer_path: str | None) -> dict[str, Any]:
+    kind = infer_type(column)
+    rows = len(column)
+    missing = int(column.isna().sum())
+    result: dict[str, Any] = {"name": name, "type": kind, "dtype": str(column.dtype), "count": rows - missing,
+                              "missing": missing, "missing_share": missing / rows if rows else 0.0}
+    if kind == "nested":
+        as_text = column.map(lambda v: json.dumps(v, default=str, sort_keys=True) if v is not None else None,
+                             na_action="ignore")
+        result["distinct"] = int(as_text.nunique())
+        result["lengths"] = _numeric_stats(column.dropna().map(len).to_numpy(dtype=np.float64))
+        return result
+    result["distinct"] = int(column.nunique(dropna=True))
+    result["distinct_share"] = result["distinct"] / (rows - missing) if rows > missing else 0.0
+    result["top"] = _top_values(column)
+    if kind == "numeric":
+        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        result["numeric"] = {**_numeric_stats(values), "histogram": _histogram(values)}
+    elif kind == "datetime":
+        parsed = pd.to_datetime(column, errors="coerce", utc=True, format="ISO8601")
+        valid = parsed.dropna()
+        if len(valid):
+            result["datetime"] = {"min": valid.min().isoformat(), "max": valid.max().isoformat(),
+                                  "unparsed": int(parsed.isna().sum() - missing)}
+            days = valid.dt.floor("D").value_counts().sort_index()
+            result["datetime"]["per_day"] = {d.date().isoformat(): int(c) for d, c in days.tail(400).items()}
+    elif kind == "text":
+        result["text"] = _profile_text(column, sample_index, options, tokenizer_path)
+    return result
+
+
+def _alerts(profile: dict[str, Any]) -> list[Alert]:
+    alerts: list[Alert] = []
+    rows = profile["rows"]
+    for c in profile["columns"]:
+        name = c["name"]
+        if c["missing_share"] >= 0.5:
+            alerts.append(Alert("high", name, "missing", f"{c['missing_share']:.0%} of '{name}' is missing."))
+        elif c["missing_share"] >= 0.1:
+            alerts.append(Alert("medium", name, "missing", f"{c['missing_share']:.0%} of '{name}' is missing."))
+        if rows > 1 and c.get("distinct") == 1:
+            alerts.append(Alert("low", name, "constant", f"'{name}' holds a single value; it tells nothing apart."))
+        text = c.get("text")
+        if not text:
+            continue
+        if text["exact_duplicate_share"] >= 0.1:
+            severity = "high" if text["exact_duplicate_share"] >= 0.3 else "medium"
+            alerts.append(Alert(severity, name, "duplicates", f"{text['exact_duplicates']:,} rows of '{name}' "
+                                f"({text['exact_duplicate_share']:.0%}) repeat an earlier row exactly."))
+        near = text["near_duplicates"]
+        if near["share"] >= 0.05:
+            alerts.append(Alert("medium", name, "near_duplicates", f"About {near['share']:.0%} of '{name}' has a "
+                                f"near-duplicate (similarity >= {near['threshold']})."))
+        if text["empty_or_whitespace"]:
+            alerts.append(Alert("medium", name, "empty_text", f"{text['empty_or_whitespace']:,} values of '{name}' "
+                                "are empty or only white space."))
+        for finding in text["pii"]:
+            alerts.append(Alert("high", name, f"pii_{finding['type']}", f"'{name}' contains {finding['label'].lower()}s "
+                                f"(about {finding['share']:.1%} of rows); redact before training or sharing."))
+        tokens = text.get("tokens")
+        if tokens:
+            if tokens["truncated_share"] >= 0.5:
+                alerts.append(Alert("high", name, "truncated", f"Most of '{name}' ({tokens['truncated_share']:.0%}) is "
+                                    f"longer than {tokens['max_length']} tokens and would be truncated."))
+            elif tokens["truncated_share"] >= 0.02:
+                alerts.append(Alert("medium", name, "truncated", f"{tokens['truncated_share']:.1%} of '{name}' is "
+                                    f"longer than {tokens['max_length']} tokens and would be truncated."))
+            if tokens.get("p50") and tokens.get("p99", 0) >= 4 * tokens["p50"]:
+                alerts.append(Alert("medium", name, "long_tail", f"'{name}' has a long tail of lengths (p99 "
+                                    f"{tokens['p99']:.0f} vs median {tokens['p50']:.0f} tokens): padded batches waste "
+                                    f"about {tokens['padding_waste_share']:.0%} of compute; use packing or padding-free batches."))
+    fmt = profile["format"]
+    if fmt["format"] != "unknown" and fmt["issue_count"]:
+        alerts.append(Alert("high", None, "format", f"{fmt['issue_count']:,} row problem(s) break the "
+                            f"{fmt['label'].lower()} format; see Fine-tuning readiness."))
+    return sorted(alerts, key=lambda a: SEVERITY_ORDER[a.severity])
+
+
+def cache_path(store: Store, version: versions.VersionInfo, options: ProfileOptions) -> Path:
+    return store.settings.home / "profiles" / f"{version.sha256}-{options.key()}-v{PROFILE_FORMAT}.json"
+
+
+def profile_frame(frame: pd.DataFrame, *, options: ProfileOptions = ProfileOptions(), tokenizer_path: str | None = None,
+                  progress: Progress | None = None) -> dict[str, Any]:
+    started = time.perf_counter()
+    steps = _Steps(len(frame.columns) + 2, progress)
+    rng = np.random.default_rng(0)
+    rows = len(frame)
+    sample_index = np.sort(rng.choice(rows, size=options.sample_rows, replace=False)) if rows > options.sample_rows \
+        else np.arange(rows)
+    columns = []
+    for name in frame.columns:
+        steps(f"Profiling column '{name}'")
+        columns.append(_profile_column(str(name), frame[name], sample_index, options, tokenizer_path))
+    steps("Checking fine-tuning readiness")
+    readiness = formats.detect_format(frame)
+    report: dict[str, Any] = {
+        "rows": rows, "columns": columns, "format": readiness.to_dict(), "options": asdict(options),
+        "sampled": rows > options.sample_rows, "sample_rows": int(len(sample_index)),
+        "memory_bytes": int(frame.memory_usage(deep=False).sum()),
+    }
+    if readiness.format != "unknown":
+        steps("Measuring training examples")
+        texts = formats.training_texts(frame, readiness)
+        if len(texts):
+            report["training_text"] = _profile_text(texts, sample_index, options, tokenizer_path)
+    report["alerts"] = [asdict(a) for a in _alerts(report)]
+    report["elapsed_s"] = round(time.perf_counter() - started, 3)
+    if progress:
+        progress(1.0, "Done")
+    return report
+
+
+def profile_version(store: Store, *, actor: Actor, ref: str, options: ProfileOptions = ProfileOptions(),
+                    progress: Progress | None = None, refresh: bool = False) -> dict[str, Any]:
+    """The profile of NAME[@N], computed once per version and options, then read from the cache."""
+    require(actor, Permission.VIEW_DATA_ROWS)
+    version = versions.get_version(store, actor=actor, ref=ref)
+    path = cache_path(store, version, options)
+    if path.exists() and not refresh:
+        report = json.loads(path.read_text())
+        report["cached"] = True
+        return report
+    tokenizer = registry.get_model(store, actor=actor, name=options.tokenizer_model) if options.tokenizer_model else None
+    if tokenizer is not None and not tokenizer.path:
+        raise InvalidInput(f"The model '{tokenizer.name}' has no local tokenizer; choose a local model.")
+    frame = versions.load_frame(store, actor=actor, version=version)
+    report = profile_frame(frame, options=options, tokenizer_path=tokenizer.path if tokenizer else None, progress=progress)
+    report.update({"dataset": version.dataset, "version": version.version, "ref": version.ref, "sha256": version.sha256})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    with os.fdopen(fd, "w") as handle:
+        json.dump(report, handle, default=_json_default)
+    os.replace(tmp, path)
+    report["cached"] = False
+    return json.loads(json.dumps(report, default=_json_default))
+
+
+def _json_default(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return None if math.isnan(value) else float(value)
+    return str(value)

@@ -1,0 +1,113 @@
+"""Data: import files, profile them, follow versions and lineage, redact and export."""
+import streamlit as st
+
+from core.data import export, ingest, overlap, pii, profile, redact, versions
+from core.governance.roles import Permission
+from core.models import registry
+from workbench import auth, services, uploads
+from workbench.ui import charts, errors, profile_view, tables
+from workbench.ui.text import inert
+
+actor = auth.require_page(Permission.VIEW_DATA_ROWS)
+store = services.store()
+st.header("Data")
+
+with st.expander("Import a file", expanded=not versions.count_datasets(store), icon=":material/upload:"):
+    upload = st.file_uploader("CSV, TSV, JSONL, JSON, Parquet or Excel file", key="data.upload",
+                              type=["csv", "tsv", "txt", "jsonl", "json", "parquet", "xlsx"])
+    default_name = upload.name.rsplit(".", 1)[0].replace(" ", "-")[:128] if upload else ""
+    name = st.text_input("Dataset name", value=default_name, key="data.import_name",
+                         help="An existing name gets a new version; identical content is stored once.")
+    skip = st.checkbox("Skip malformed rows instead of refusing the file", key="data.skip_bad_rows")
+    if st.button("Import", type="primary", disabled=upload is None, key="data.import"):
+        with errors.shown_to_user(), st.spinner("Reading and storing the file..."), \
+                uploads.saved_upload(upload, store.settings) as path:
+            result = ingest.import_file(store, actor=actor, path=path, name=name, display_name=upload.name,
+                                        skip_bad_rows=skip)
+            verb = "Imported" if result.created else "Identical content is already stored as"
+            st.success(f"{verb} {inert(result.version.ref)}: {result.version.rows:,} rows, "
+                       f"{len(result.version.columns)} columns ({result.format}).")
+            if result.skipped:
+                st.warning(f"{len(result.skipped):,} malformed row(s) skipped, listed below.")
+                tables.show([{"Line": s.line, "Reason": s.reason} for s in result.skipped])
+            st.session_state["data.selected"] = result.version.dataset
+
+datasets = versions.list_datasets(store, actor=actor)
+if not datasets:
+    st.info("No dataset yet. Import a file above, or from a terminal: `workbench data import FILE --name NAME`.")
+    st.stop()
+
+names = [d.name for d in datasets]
+left, right = st.columns([3, 1])
+chosen = left.selectbox("Dataset", names, key="data.selected")
+history = versions.list_versions(store, actor=actor, name=chosen)
+number = right.selectbox("Version", [v.version for v in history], key=f"data.version.{chosen}")
+version = next(v for v in history if v.version == number)
+st.caption(f"{inert(version.ref)} · {version.rows:,} rows · {version.transformation} of {inert(version.source)} · "
+           f"by {inert(version.created_by)} on {version.created_at:%Y-%m-%d %H:%M} UTC · sha256 {version.sha256[:12]}")
+
+profile_tab, rows_tab, lineage_tab, redact_tab, overlap_tab = st.tabs(
+    ["Profile", "Rows", "Versions & lineage", "Redact & export", "Train/eval overlap"])
+
+with profile_tab, errors.shown_to_user():
+    chat_models = [m.name for m in registry.list_models(store, actor=actor, task="chat") if m.path]
+    c1, c2, c3 = st.columns(3)
+    options = profile.ProfileOptions(
+        tokenizer_model=c1.selectbox("Tokenizer of", chat_models, key="data.tokenizer") if chat_models else "",
+        max_length=c2.number_input("Max length (tokens)", 8, 131072, 512, key="data.max_length"),
+        sample_rows=c3.number_input("Sample rows for costly statistics", 100, 1_000_000, 20_000, step=1000,
+                                    key="data.sample_rows"))
+    cached = profile.cache_path(store, version, options).exists()
+    if cached or st.button("Profile this version", type="primary", key="data.run_profile"):
+        bar = st.progress(0.0, text="Starting...")
+        report = profile.profile_version(store, actor=actor, ref=version.ref, options=options,
+                                         progress=lambda share, message: bar.progress(share, text=inert(message)))
+        bar.empty()
+        profile_view.summary(report)
+        profile_view.alerts(report)
+        st.subheader("Columns")
+        profile_view.columns_table(report)
+        column_names = [c["name"] for c in report["columns"]]
+        picked = st.selectbox("Column details", column_names, key=f"data.column.{version.ref}")
+        profile_view.column_details(next(c for c in report["columns"] if c["name"] == picked))
+        st.subheader("Fine-tuning readiness")
+        profile_view.readiness(report)
+
+with rows_tab, errors.shown_to_user():
+    frame = versions.load_frame(store, actor=actor, version=version)
+    st.dataframe(frame.head(1000), width="stretch", height=420)
+    st.caption(f"The first {min(1000, len(frame)):,} of {len(frame):,} rows.")
+
+with lineage_tab, errors.shown_to_user():
+    charts.lineage_graph(versions.lineage(store, actor=actor, ref=version.ref).to_dict())
+    tables.show([{"Version": v.ref, "Rows": v.rows, "Made by": v.transformation, "From": v.source,
+                  "Parents": ", ".join(v.parents), "Who": v.created_by, "When": v.created_at.strftime("%Y-%m-%d %H:%M"),
+                  "Details": str(v.stats)} for v in history])
+
+with redact_tab, errors.shown_to_user():
+    st.markdown("**Redact personal data** into a new version; this version stays as it is.")
+    types = st.multiselect("Types", list(pii.PII_TYPES), default=list(pii.PII_TYPES),
+                           format_func=lambda t: pii.PII_TYPES[t].label, key="data.redact_types")
+    if st.button("Redact into a new version", key="data.redact", disabled=not types):
+        with st.spinner("Redacting..."):
+            result = redact.redact_version(store, actor=actor, ref=version.ref, types=types)
+        counts = ", ".join(f"{pii.PII_TYPES[k].label.lower()}: {v:,}" for k, v in result.counts.items())
+        st.success(f"{inert(result.version.ref)} made from {inert(result.parent.ref)} ({counts or 'nothing to redact'}).")
+    st.markdown("**Export**")
+    fmt = st.selectbox("Format", export.EXPORT_FORMATS, key="data.export_format",
+                       help="CSV and Excel neutralise cells a spreadsheet would run as formulas.")
+    if st.button("Prepare download", key="data.prepare_export"):
+        content, file_name = export.export_bytes(store, actor=actor, ref=version.ref, fmt=fmt)
+        st.download_button(f"Download {file_name}", content, file_name=file_name, key="data.download")
+
+with overlap_tab, errors.shown_to_user():
+    st.markdown(f"Does an evaluation set repeat rows of **{inert(version.ref)}** (taken as the training data)?")
+    eval_name = st.selectbox("Evaluation dataset", names, key="data.overlap_eval")
+    if st.button("Check overlap", key="data.overlap"):
+        report = overlap.check_overlap(store, actor=actor, train_ref=version.ref, eval_ref=eval_name)
+        c1, c2, c3 = st.columns(3)
+        c1.metric("Exact copies", f"{report.exact:,}")
+        c2.metric("Near-duplicates", f"{report.near:,}")
+        c3.metric("Contaminated", f"{report.contaminated_share:.1%}", help=f"of {report.checked_eval_rows:,} rows checked")
+        if report.examples:
+            tables.show(report.examples)
