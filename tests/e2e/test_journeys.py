@@ -100,7 +100,6 @@ def open_by_url(page: Page, path: str) -> None:
     """Goes to `path` inside the current browser session, as a page link or the back button would."""
     page.evaluate("path => { history.pushState({}, '', path); window.dispatchEvent(new PopStateEvent('popstate')); }",
                   path)
-    expect(page).to_have_url(re.compile(re.escape(path) + r"$"))
 
 
 def sidebar_pages(page: Page) -> dict[str, str]:
@@ -114,8 +113,9 @@ def sidebar_pages(page: Page) -> dict[str, str]:
 
 
 def expect_page(page: Page, url_path: str, name: str) -> None:
-    """The page's own content is shown, without a refusal or an error."""
+    """The page's own content is shown, without a refusal or an error, and the address bar names it."""
     main = page.get_by_test_id("stMain")
+    expect(page).to_have_url(re.compile(r"/(home)?$" if url_path == "home" else rf"/{url_path}$"))
     expect(main.get_by_role("heading", name=HEADINGS[url_path], exact=True)).to_be_visible()
     if url_path == "home":
         expect(main.get_by_text(f"Welcome, {name}.")).to_be_visible()
