@@ -1,5 +1,6 @@
 """Admin: manage users and read the audit log."""
 import datetime as dt
+import json
 
 import pandas as pd
 import streamlit as st
@@ -88,7 +89,7 @@ with audit_tab, errors.shown_to_user():
         st.info("No audit events match these filters; widen the dates or clear a filter.")
     else:
         charts.audit_activity(rows)
-        shown = [{**r, "before": str(r["before"] or ""), "after": str(r["after"] or "")} for r in rows]
+        shown = [{**r, "before": json.dumps(r["before"]) if r["before"] else "", "after": json.dumps(r["after"]) if r["after"] else ""} for r in rows]
         tables.show(shown, height=420)
         csv = pd.DataFrame(shown).map(neutralise_cell).to_csv(index=False)
         st.download_button("Download as CSV", csv, file_name="workbench-audit.csv", mime="text/csv")

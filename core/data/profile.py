@@ -27,6 +27,7 @@ from core.models import registry
 from core.models.bundled import DEFAULT_CHAT_MODEL
 from core.storage.db import Store
 
+NEAR_DUPLICATE_ROWS = 3000  # MinHash LSH in Python: a 3,000-row sample estimates the share within a few points
 PROFILE_FORMAT = 1  # bump when the report's shape changes, so stale cached profiles are recomputed
 Progress = Callable[[float, str], None]
 
@@ -87,11 +88,6 @@ def _numeric_stats(values: np.ndarray) -> dict[str, Any]:
     }
 
 
-def _top_values(column: pd.Series, limit: int = 5) -> list[dict[str, Any]]:
-    counts = column.value_counts(dropna=True).head(limit)
-    return [{"value": str(v)[:200], "count": int(c)} for v, c in counts.items()]
-
-
 def _looks_nested(column: pd.Series) -> bool:
     sample = column.dropna().head(50)
     return len(sample) > 0 and sample.map(lambda v: isinstance(v, (list, dict, np.ndarray))).any()
@@ -114,6 +110,8 @@ def infer_type(column: pd.Series) -> str:
         return "datetime"
     mean_length = head.str.len().mean()
     distinct = strings.nunique()
+    if distinct == len(strings) and mean_length < 40 and not head.str.contains(r"\s").any():
+        return "identifier"
     if distinct <= max(50, 0.05 * len(strings)) and mean_length < 40:
         return "categorical"
     return "text"
@@ -131,24 +129,38 @@ class _Steps:
         self.done += 1
 
 
+def _arrow_strings(strings: pd.Series):
+    """The column as a pyarrow array, so lengths and word counts run in Arrow's C++ kernels, not per row in Python."""
+    import pyarrow as pa
+
+    values = strings.array
+    arrow = getattr(values, "_pa_array", None)
+    if arrow is None:
+        arrow = pa.chunked_array([pa.array(strings.astype(object).tolist(), type=pa.string())])
+    return arrow
+
+
 def _profile_text(column: pd.Series, sample_index: np.ndarray, options: ProfileOptions,
-                  tokenizer_path: str | None) -> dict[str, Any]:
+                  tokenizer_path: str | None, counts: pd.Series | None = None) -> dict[str, Any]:
+    import pyarrow.compute as pc
+
     strings = column.astype("string")
     present = strings.dropna()
     n = len(present)
-    chars = present.str.len().to_numpy(dtype=np.float64)
-    words = present.str.count(r"\S+").to_numpy(dtype=np.float64)
-    blank = int(present.str.strip().eq("").sum())
-    duplicated = present.duplicated(keep=False)
-    dup_rows = int(present.duplicated(keep="first").sum())
-    dup_examples = present[duplicated].value_counts().head(5)
+    arrow = _arrow_strings(present)
+    chars = pc.utf8_length(arrow).to_numpy().astype(np.float64)
+    words = textstats.word_counts(arrow).astype(np.float64)
+    blank = int(pc.sum(pc.equal(pc.utf8_trim_whitespace(arrow), "")).as_py() or 0)
+    counts = counts if counts is not None else present.value_counts()
+    repeated = counts[counts > 1]
+    dup_rows = int((repeated - 1).sum())
     stats: dict[str, Any] = {
         "chars": {**_numeric_stats(chars), "histogram": _histogram(chars)},
         "words": {**_numeric_stats(words), "histogram": _histogram(words)},
         "empty_or_whitespace": blank,
         "exact_duplicates": dup_rows,
         "exact_duplicate_share": dup_rows / n if n else 0.0,
-        "duplicate_examples": [{"value": str(v)[:300], "copies": int(c)} for v, c in dup_examples.items()],
+        "duplicate_examples": [{"value": str(v)[:300], "copies": int(c)} for v, c in repeated.head(5).items()],
     }
     sample = strings.iloc[sample_index].dropna()
     sample = sample[sample.str.strip().ne("")]
@@ -165,8 +177,8 @@ def _profile_text(column: pd.Series, sample_index: np.ndarray, options: ProfileO
             # Padding every example to the longest one kept (or to max_length) wastes this share of the batch.
             "padding_waste_share": float(1 - used.mean() / used.max()) if used.max() > 0 else 0.0,
         }
-    near_rows, pairs = textstats.near_duplicate_pairs(sample.head(5000), options.near_duplicate_threshold)
-    checked = min(len(sample), 5000)
+    near_rows, pairs = textstats.near_duplicate_pairs(sample.head(NEAR_DUPLICATE_ROWS), options.near_duplicate_threshold)
+    checked = min(len(sample), NEAR_DUPLICATE_ROWS)
     stats["near_duplicates"] = {
         "checked_rows": checked, "rows": near_rows, "share": near_rows / checked if checked else 0.0,
         "threshold": options.near_duplicate_threshold,
@@ -197,9 +209,10 @@ def _profile_column(name: str, column: pd.Series, sample_index: np.ndarray, opti
         result["distinct"] = int(as_text.nunique())
         result["lengths"] = _numeric_stats(column.dropna().map(len).to_numpy(dtype=np.float64))
         return result
-    result["distinct"] = int(column.nunique(dropna=True))
+    counts = column.value_counts(dropna=True)
+    result["distinct"] = int(len(counts))
     result["distinct_share"] = result["distinct"] / (rows - missing) if rows > missing else 0.0
-    result["top"] = _top_values(column)
+    result["top"] = [{"value": str(v)[:200], "count": int(c)} for v, c in counts.head(5).items()]
     if kind == "numeric":
         values = column.to_numpy(dtype=np.float64, na_value=np.nan)
         result["numeric"] = {**_numeric_stats(values), "histogram": _histogram(values)}
@@ -212,7 +225,7 @@ def _profile_column(name: str, column: pd.Series, sample_index: np.ndarray, opti
             days = valid.dt.floor("D").value_counts().sort_index()
             result["datetime"]["per_day"] = {d.date().isoformat(): int(c) for d, c in days.tail(400).items()}
     elif kind == "text":
-        result["text"] = _profile_text(column, sample_index, options, tokenizer_path)
+        result["text"] = _profile_text(column, sample_index, options, tokenizer_path, counts)
     return result
 
 
@@ -242,8 +255,9 @@ def _alerts(profile: dict[str, Any]) -> list[Alert]:
             alerts.append(Alert("medium", name, "empty_text", f"{text['empty_or_whitespace']:,} values of '{name}' "
                                 "are empty or only white space."))
         for finding in text["pii"]:
-            alerts.append(Alert("high", name, f"pii_{finding['type']}", f"'{name}' contains {finding['label'].lower()}s "
-                                f"(about {finding['share']:.1%} of rows); redact before training or sharing."))
+            alerts.append(Alert("high", name, f"pii_{finding['type']}", f"'{name}' contains personal data: "
+                                f"{finding['label'].lower()} in about {finding['share']:.1%} of rows; redact before "
+                                "training or sharing."))
         tokens = text.get("tokens")
         if tokens:
             if tokens["truncated_share"] >= 0.5:

@@ -6,6 +6,7 @@ The app starts once per test session; every test gets fresh browser contexts, so
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -39,6 +40,48 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-b
 VIEWPORT = {"width": 1280, "height": 800}
 TIMEOUT_MS = 20_000  # Streamlit renders asynchronously; every wait is Playwright's auto-waiting up to this
 STARTUP_TIMEOUT_S = 60
+ANSI_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # Streamlit prints tracebacks in colour
+
+
+class ScriptRuns:
+    """Follows one tab's Streamlit connection, to wait for the end of the script run an action caused.
+
+    Streamlit's own marker in the page (data-test-script-state) can skip a run that is quicker than a frame, so
+    the wait reads the server's messages instead (ForwardMsg.script_finished). A run cut short by st.rerun()
+    (a login, a log-out) does not count: the run that follows it does."""
+
+    def __init__(self, page) -> None:
+        self.socket = None
+        page.on("websocket", self._attach)
+
+    def _attach(self, socket) -> None:
+        if socket.url.endswith("/_stcore/stream"):
+            self.socket = socket  # a page load opens a new connection
+
+    @staticmethod
+    def is_run_end(payload) -> bool:
+        if not isinstance(payload, (bytes, bytearray)):
+            return False
+        from google.protobuf.message import DecodeError
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        try:
+            message = ForwardMsg.FromString(bytes(payload))
+        except DecodeError:
+            return False
+        return (message.WhichOneof("type") == "script_finished"
+                and message.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN)
+
+    def wait_after(self, action, timeout_ms: float = TIMEOUT_MS) -> None:
+        """Does `action` and returns once the script run it caused has finished on the server."""
+        if self.socket is None:
+            raise AssertionError("the page has no Streamlit connection yet; load it first")
+        with self.socket.expect_event("framereceived", predicate=self.is_run_end, timeout=timeout_ms):
+            action()
+
+
+def script_runs(page) -> ScriptRuns:
+    return page.e2e_script_runs
 
 
 @dataclass(frozen=True)
@@ -52,9 +95,10 @@ class RunningApp:
         return self.log.stat().st_size if self.log.exists() else 0
 
     def log_since(self, offset: int) -> str:
+        """What the app printed after `offset`, without colour codes."""
         with self.log.open("rb") as handle:
             handle.seek(offset)
-            return handle.read().decode("utf-8", "replace")
+            return ANSI_CODES.sub("", handle.read().decode("utf-8", "replace"))
 
 
 @pytest.fixture(scope="session")
@@ -169,7 +213,8 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture
 def new_page(request, browser, app_server) -> Iterator[Callable[[], object]]:
-    """Opens a page in a fresh browser context (its own Streamlit session); all are closed after the test.
+    """Opens a page in a fresh browser context (its own Streamlit session) that follows its script runs
+    (ScriptRuns); all are closed after the test.
 
     After a test that passed, the app's log must hold no new traceback: the pages turn unexpected exceptions
     into a friendly sentence, so the log is where a hidden failure shows."""
@@ -181,7 +226,9 @@ def new_page(request, browser, app_server) -> Iterator[Callable[[], object]]:
         context = browser.new_context(base_url=app_server.url, viewport=VIEWPORT, accept_downloads=True)
         context.set_default_timeout(TIMEOUT_MS)
         contexts.append(context)
-        return context.new_page()
+        page = context.new_page()
+        page.e2e_script_runs = ScriptRuns(page)
+        return page
 
     yield open_page
     for context in contexts:
@@ -190,13 +237,8 @@ def new_page(request, browser, app_server) -> Iterator[Callable[[], object]]:
     if call is None or not call.passed:
         return  # a failure or an expected failure is reported already, with the log attached
     new_log = app_server.log_since(log_offset)
-    assert "Traceback (most recent call last)" not in new_log, f"the app logged an error during the test:\n{new_log[-4000:]}"
-
-
-@pytest.fixture
-def page(new_page):
-    """A page in a fresh browser context, for tests that need one user only."""
-    return new_page()
+    assert "Traceback" not in new_log, \
+        f"the app logged an error during the test:\n{new_log[-4000:]}"
 
 
 @pytest.fixture(scope="session")
