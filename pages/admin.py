@@ -19,7 +19,15 @@ ROLES = list(Role)
 st.header("Admin")
 users_tab, audit_tab = st.tabs(["Users", "Audit log"])
 
+def done(message: str) -> None:
+    """Show the outcome after a rerun, so the table and pickers already include the change."""
+    st.session_state["admin.flash"] = message
+    st.rerun()
+
+
 with users_tab, errors.shown_to_user():
+    if "admin.flash" in st.session_state:
+        st.success(st.session_state.pop("admin.flash"))
     accounts = users.list_users(store, actor=actor)
     tables.show([
         {"User": u.name, "Role": u.role.label, "E-mail": u.email or "", "Login": u.auth_provider,
@@ -38,7 +46,7 @@ with users_tab, errors.shown_to_user():
         if st.form_submit_button("Add user", type="primary"):
             with errors.shown_to_user():
                 created = users.create_user(store, actor=actor, name=name, role=role, password=password, email=email)
-                st.success(f"Added {inert(created.name)} as {created.role.label.lower()}.")
+                done(f"Added {inert(created.name)} as {created.role.label.lower()}.")
 
     with change_col:
         st.subheader("Change a user")
@@ -49,22 +57,22 @@ with users_tab, errors.shown_to_user():
         if st.button("Save role", key="admin.save_role"):
             with errors.shown_to_user():
                 users.set_role(store, actor=actor, name=target, role=new_role)
-                st.success(f"{inert(target)} is now {new_role.label.lower()}.")
+                done(f"{inert(target)} is now {new_role.label.lower()}.")
         label = "Disable account" if chosen.active else "Enable account"
         if st.button(label, key="admin.toggle_active"):
             with errors.shown_to_user():
                 users.set_active(store, actor=actor, name=target, active=not chosen.active)
-                st.success(f"{inert(target)} is now {'enabled' if not chosen.active else 'disabled'}.")
+                done(f"{inert(target)} is now {'enabled' if not chosen.active else 'disabled'}.")
         if chosen.auth_provider == "local":
             new_password = st.text_input("New password", type="password", key=f"admin.password.{target}")
             if st.button("Reset password", key="admin.reset_password"):
                 with errors.shown_to_user():
                     users.set_password(store, actor=actor, name=target, new_password=new_password)
-                    st.success(f"{inert(target)}'s password was reset; their open logins were ended.")
+                    done(f"{inert(target)}'s password was reset; their open logins were ended.")
 
 with audit_tab, errors.shown_to_user():
     present = audit.distinct_values(store, actor=actor)
-    c1, c2, c3, c4 = st.columns(4)
+    c1, c2, c3, c4 = st.columns([1, 1, 1, 1.6])
     who = c1.selectbox("Who", ["(anyone)"] + present["actor"], key="admin.audit.actor")
     action = c2.selectbox("Action", ["(any)"] + present["action"], key="admin.audit.action")
     target_type = c3.selectbox("Target", ["(any)"] + present["target_type"], key="admin.audit.target")
@@ -81,7 +89,7 @@ with audit_tab, errors.shown_to_user():
     )
     events = audit.list_events(store, actor=actor, filters=filters)
     rows = [
-        {"when": e.at.strftime("%Y-%m-%d %H:%M:%S"), "who": e.actor, "role": e.actor_role, "action": e.action,
+        {"when": e.at.strftime("%Y-%m-%d %H:%M:%S"), "who": e.actor, "role": ROLE_LABELS[Role(e.actor_role)], "action": e.action,
          "target": f"{e.target_type} {e.target_id}", "before": e.before, "after": e.after, "detail": e.detail or ""}
         for e in events
     ]

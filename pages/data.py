@@ -1,14 +1,18 @@
 """Data: import files, profile them, follow versions and lineage, redact and export."""
 import streamlit as st
 
-from core.data import export, ingest, overlap, pii, profile, redact, versions
 from core.governance.roles import Permission
-from core.models import registry
-from workbench import auth, services, uploads
-from workbench.ui import charts, errors, profile_view, tables
-from workbench.ui.text import inert
+from workbench import auth
 
+# The role check runs before the data modules load, so a refusal never depends on them.
 actor = auth.require_page(Permission.VIEW_DATA_ROWS)
+
+from core.data import export, ingest, overlap, pii, profile, redact, versions  # noqa: E402
+from core.models import registry  # noqa: E402
+from workbench import services, uploads  # noqa: E402
+from workbench.ui import charts, errors, profile_view, tables  # noqa: E402
+from workbench.ui.text import inert  # noqa: E402
+
 store = services.store()
 st.header("Data")
 

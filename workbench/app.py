@@ -13,8 +13,12 @@ services.store()  # applies pending migrations before anything reads the databas
 user = auth.current_user()
 
 if user is None:
-    st.navigation([st.Page(auth.login_page, title="Log in", icon=":material/login:", url_path="login")],
-                  position="hidden").run()
+    # Every page's URL leads to the login form (not Streamlit's "page not found"), and after logging in the
+    # rerun opens the page that was asked for.
+    login_pages = [st.Page(auth.login_page, title="Log in", icon=":material/login:", url_path="login", default=True)]
+    login_pages += [st.Page(auth.login_page, title=spec.title, url_path=spec.url_path, visibility="hidden")
+                    for spec in PAGES]
+    st.navigation(login_pages, position="hidden").run()
     st.stop()
 
 actor = user.as_actor()

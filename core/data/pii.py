@@ -58,19 +58,26 @@ class PiiFinding:
 
 
 EXAMPLE_ROWS = 5
-_FLAGS = re.VERBOSE | re.ASCII
+
+
+def _compile(pattern: str) -> re.Pattern:
+    """Verbose Unicode regex where \\d means ASCII digits only: boundaries see every script's letters
+    ("jürgen.müller@..." is one address, "é555-123-4567" no phone), digits stay those the RE2 prefilters see."""
+    if re.search(r"\[[^\]]*\\d", pattern):
+        raise ValueError("Write [0-9], not \\d, inside a character class.")
+    return re.compile(pattern.replace(r"\d", "[0-9]"), re.VERBOSE)
 
 
 # ---------------------------------------------------------------------------------------------------- e-mail
 
-_EMAIL_RE = re.compile(r"""
-    (?<![\w%+\-])
-    [A-Za-z0-9_%+\-]+(?:\.[A-Za-z0-9_%+\-]+)*            # local part: dot-separated atoms
+_EMAIL_RE = _compile(r"""
+    (?<![\w%+\-])(?<![\w%+\-]\.)                # start at the start of the local part (and stay linear on "a.a.a...")
+    [\w%+\-]+(?:\.[\w%+\-]+)*                    # local part: dot-separated atoms (any script)
     @
-    (?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+  # domain labels
-    [A-Za-z]{2,24}                                       # top-level domain
+    (?:[^\W_](?:[\w\-]{0,61}[^\W_])?\.)+        # domain labels
+    [^\W0-9_]{2,24}                              # top-level domain: letters
     (?![\w\-])
-""", _FLAGS)
+""")
 
 # "icon@2x.png" and friends: file names, not addresses (none of these is a top-level domain).
 _FILE_SUFFIXES = frozenset("png jpg jpeg gif svg webp bmp ico tif tiff heic css js mjs json txt log pdf zip gz tgz "
@@ -91,11 +98,11 @@ def _valid_email(m: re.Match) -> Span | None:
 
 # ---------------------------------------------------------------------------------------------------- phone
 
-_PHONE_RE = re.compile(r"""
+_PHONE_RE = _compile(r"""
     (?<![\w.+\-/])                            # not inside a word, a number, a version, a path
     (?<!\d[ ,:])                              # not the tail of a longer spaced number
     (?:
-        (?P<intl>(?:\+|00(?=[1-9]\d{0,2}[ .\-(]))  # +CC, or 00CC followed by a separator
+        (?P<intl>(?:\+|00(?=[1-9]\d{0,2}[ \-(]))   # +CC, or 00CC followed by a space, dash or bracket
             [1-9]\d{0,2}
             (?:[ .\-]?\(\d{1,4}\))?               # (0) trunk prefix or (area code)
             [ .\-]?\d+
@@ -109,7 +116,7 @@ _PHONE_RE = re.compile(r"""
             \d{2,}(?:[ \-]\d{2,})*)
     )
     (?![\w@])(?![.\-/:,]\d)                   # not followed by more of a number, a date, a time, an @
-""", _FLAGS)
+""")
 
 _THOUSANDS_RE = re.compile(r"(?:\+|00)\d{1,3}(?:\.\d{3})+", re.ASCII)
 _DATE_RE = re.compile(r"(?:19|20)\d\d-[01]\d-[0-3]\d", re.ASCII)
@@ -123,6 +130,8 @@ def _valid_phone(m: re.Match) -> Span | None:
     if m.group("intl") is not None:
         if text.startswith("00"):
             digits -= 2
+            if digits < 9:                       # "0074-29386": without the +, ask for a full-length number
+                return None
         if "(0)" in text:
             digits -= 1
         if _THOUSANDS_RE.fullmatch(text):        # "+1.234.567" is an amount
@@ -137,7 +146,7 @@ def _valid_phone(m: re.Match) -> Span | None:
 
 # ---------------------------------------------------------------------------------------------------- credit card
 
-_CARD_RE = re.compile(r"""
+_CARD_RE = _compile(r"""
     (?<![\w.+\-])(?<!\d[ \-])
     (?:
         \d{14,16}                                    # unseparated: the common lengths only (long ids are not cards)
@@ -146,7 +155,7 @@ _CARD_RE = re.compile(r"""
       | \d{4}(?P<s2>[ \-])\d{6}(?P=s2)\d{4,5}(?!(?P=s2)\d)            # 4-6-5 (Amex), 4-6-4 (Diners)
     )
     (?![\w@])(?![.\-]\d)
-""", _FLAGS)
+""")
 
 
 def _luhn(digits: str) -> bool:
@@ -207,10 +216,10 @@ IBAN_LENGTHS = {
     "YE": 30,
 }
 
-_IBAN_RE = re.compile(r"""
-    (?<![A-Za-z0-9])
+_IBAN_RE = _compile(r"""
+    (?<![^\W_])
     [A-Z]{2}\d{2}(?:\ ?[A-Z0-9]{4}){2,7}(?:\ ?[A-Z0-9]{1,3})?
-""", _FLAGS)
+""")
 
 
 def _mod97_ok(iban: str) -> bool:
@@ -233,7 +242,7 @@ def _valid_iban(m: re.Match) -> Span | None:
     else:
         return None
     following = m.string[m.start() + end:m.start() + end + 1]
-    if following.isascii() and following.isalnum():
+    if following.isalnum():
         return None
     if not _mod97_ok(text[:end].replace(" ", "")):
         return None
@@ -242,7 +251,7 @@ def _valid_iban(m: re.Match) -> Span | None:
 
 # ---------------------------------------------------------------------------------------------------- IP address
 
-_IP_RE = re.compile(r"""
+_IP_RE = _compile(r"""
     (?:
         (?<![\w:.])
         (?P<v6>(?:[0-9A-Fa-f]{0,4}:){2,7}(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{1,4})?)
@@ -251,7 +260,7 @@ _IP_RE = re.compile(r"""
         (?P<v4>\d{1,3}(?:\.\d{1,3}){3})
         (?!\w)(?!\.\d)
     )
-""", _FLAGS)
+""")
 
 _VERSION_CONTEXT_RE = re.compile(r"\b(?:version|release|build|firmware|ver\.?|v\.)\s*:?\s*$", re.IGNORECASE)
 
@@ -283,11 +292,11 @@ def _valid_ip(m: re.Match) -> Span | None:
 
 # ---------------------------------------------------------------------------------------------------- US SSN
 
-_SSN_RE = re.compile(r"""
+_SSN_RE = _compile(r"""
     (?<![\w.\-])
     (?P<area>\d{3})-(?P<group>\d{2})-(?P<serial>\d{4})
     (?![\w@])(?![.\-]\d)
-""", _FLAGS)
+""")
 
 
 def _valid_ssn(m: re.Match) -> Span | None:

@@ -83,7 +83,7 @@ def redact_version(store: Store, *, actor: Actor, ref: str, types: list[str] | N
     version, created = versions.save_version(
         store, actor=actor, name=parent.dataset, frame=redacted, transformation="redact",
         source=f"redaction of {parent.ref}", parents=[parent],
-        params={"types": types or list(pii.PII_TYPES), "columns": columns or "all text columns"},
+        params={"types": list(pii.PII_TYPES) if types is None else types, "columns": columns or "all text columns"},
         stats={"redacted": counts, "columns": touched},
     )
     return RedactionResult(parent=parent, version=version, created=created, counts=counts, columns=touched)

@@ -41,11 +41,11 @@ def describe_folder(path: Path) -> dict:
         "size_bytes": folder_size(path),
         "context_length": config.get("max_position_embeddings") or config.get("n_positions"),
         "has_chat_template": (path / "chat_template.jinja").exists() or bool(tokenizer_config.get("chat_template")),
-        "info": {
+        "info": {key: value for key, value in {
             "model_type": config.get("model_type"),
             "hidden_size": config.get("hidden_size"),
             "num_layers": config.get("num_hidden_layers"),
             "vocab_size": config.get("vocab_size"),
             "dtype": config.get("torch_dtype") or config.get("dtype"),
-        },
+        }.items() if value is not None},
     }

@@ -23,7 +23,10 @@ def audit_activity(rows: list[dict]) -> None:
     counts = frame.groupby(["day", "kind"]).size().reset_index(name="events")
     figure = px.bar(counts, x="day", y="events", color="kind", title="Audit events per day",
                     labels={"day": "Day (UTC)", "events": "Events", "kind": "Area"})
-    figure.update_layout(height=280, margin=dict(t=40, b=10, l=10, r=10), bargap=0.2)
+    day_ms = 86_400_000
+    figure.update_traces(width=0.8 * day_ms)
+    figure.update_xaxes(tickformat="%Y-%m-%d", dtick=day_ms)
+    figure.update_layout(height=280, margin=dict(t=40, b=10, l=10, r=10))
     st.plotly_chart(figure, width="stretch")
 
 

@@ -43,6 +43,7 @@ EMAIL_POSITIVES = [
     ("JOHN_SMITH@EXAMPLE.ORG.", "JOHN_SMITH@EXAMPLE.ORG"),
     ("mailto:a.b@c.io", "a.b@c.io"),
     ("<ana-maria@mail.example.de>", "ana-maria@mail.example.de"),
+    ("E-Mail: jürgen.müller@example.de.", "jürgen.müller@example.de"),   # all of it, not "mü<EMAIL>"
 ]
 
 
@@ -81,6 +82,7 @@ PHONE_POSITIVES = [
     ("Tel: 030 1234567", "030 1234567"),
     ("Tel: (030) 1234567", "(030) 1234567"),
     ("Tel: 020 7946 0958", "020 7946 0958"),
+    ("Tél : 01 23 45 67 89", "01 23 45 67 89"),
 ]
 
 
@@ -103,6 +105,7 @@ PHONE_NEGATIVES = [
     # digit runs that are longer than a phone number, or part of one
     "555-123-45678", "1555-123-4567", "12345555-123-4567", "555-123-4567-89", "4111 1111 1111 1112",
     "ISBN 978-0-596-52068-7", "pages 10-20", "local 555-1234",
+    "0074-29386", "0035.7.3182.87",
 ]
 
 
