@@ -12,6 +12,7 @@ import math
 import os
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,7 +28,7 @@ from core.models import registry
 from core.models.bundled import DEFAULT_CHAT_MODEL
 from core.storage.db import Store
 
-NEAR_DUPLICATE_ROWS = 3000  # MinHash LSH in Python: a 3,000-row sample estimates the share within a few points
+NEAR_DUPLICATE_ROWS = 2000  # MinHash LSH runs in Python: a 2,000-row sample estimates the share within a few points
 PROFILE_FORMAT = 1  # bump when the report's shape changes, so stale cached profiles are recomputed
 Progress = Callable[[float, str], None]
 
@@ -93,7 +94,8 @@ def _looks_nested(column: pd.Series) -> bool:
     return len(sample) > 0 and sample.map(lambda v: isinstance(v, (list, dict, np.ndarray))).any()
 
 
-def infer_type(column: pd.Series) -> str:
+def infer_type(column: pd.Series, counts: pd.Series | None = None) -> str:
+    """The column's kind; `counts` (its value_counts) saves a second pass over a large text column."""
     if pd.api.types.is_bool_dtype(column):
         return "boolean"
     if pd.api.types.is_numeric_dtype(column):
@@ -109,7 +111,7 @@ def infer_type(column: pd.Series) -> str:
     if head.str.match(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$").mean() > 0.95:
         return "datetime"
     mean_length = head.str.len().mean()
-    distinct = strings.nunique()
+    distinct = len(counts) if counts is not None else strings.nunique()
     if distinct == len(strings) and mean_length < 40 and not head.str.contains(r"\s").any():
         return "identifier"
     if distinct <= max(50, 0.05 * len(strings)) and mean_length < 40:
@@ -165,8 +167,14 @@ def _profile_text(column: pd.Series, sample_index: np.ndarray, options: ProfileO
     sample = strings.iloc[sample_index].dropna()
     sample = sample[sample.str.strip().ne("")]
     stats["sample_rows"] = int(len(sample))
-    if tokenizer_path and len(sample):
-        lengths = textstats.token_lengths(sample.tolist(), tokenizer_path).astype(np.float64)
+    # Token counting runs in Rust without the GIL: start it on another core while Python does the rest.
+    pool = ThreadPoolExecutor(max_workers=1)
+    token_job = pool.submit(textstats.token_lengths, sample.tolist(), tokenizer_path) \
+        if tokenizer_path and len(sample) else None
+    pool.shutdown(wait=False)
+    near_rows, pairs = textstats.near_duplicate_pairs(sample.head(NEAR_DUPLICATE_ROWS), options.near_duplicate_threshold)
+    if token_job is not None:
+        lengths = token_job.result().astype(np.float64)
         truncated = float((lengths > options.max_length).mean())
         ratio = lengths.sum() / max(sample.str.len().sum(), 1)
         used = np.minimum(lengths, options.max_length)
@@ -177,7 +185,6 @@ def _profile_text(column: pd.Series, sample_index: np.ndarray, options: ProfileO
             # Padding every example to the longest one kept (or to max_length) wastes this share of the batch.
             "padding_waste_share": float(1 - used.mean() / used.max()) if used.max() > 0 else 0.0,
         }
-    near_rows, pairs = textstats.near_duplicate_pairs(sample.head(NEAR_DUPLICATE_ROWS), options.near_duplicate_threshold)
     checked = min(len(sample), NEAR_DUPLICATE_ROWS)
     stats["near_duplicates"] = {
         "checked_rows": checked, "rows": near_rows, "share": near_rows / checked if checked else 0.0,
@@ -198,7 +205,9 @@ def _profile_text(column: pd.Series, sample_index: np.ndarray, options: ProfileO
 
 def _profile_column(name: str, column: pd.Series, sample_index: np.ndarray, options: ProfileOptions,
                     tokenizer_path: str | None) -> dict[str, Any]:
-    kind = infer_type(column)
+    nested = column.dtype == object and _looks_nested(column)
+    counts = None if nested else column.value_counts(dropna=True)
+    kind = "nested" if nested else infer_type(column, counts)
     rows = len(column)
     missing = int(column.isna().sum())
     result: dict[str, Any] = {"name": name, "type": kind, "dtype": str(column.dtype), "count": rows - missing,
@@ -209,7 +218,6 @@ def _profile_column(name: str, column: pd.Series, sample_index: np.ndarray, opti
         result["distinct"] = int(as_text.nunique())
         result["lengths"] = _numeric_stats(column.dropna().map(len).to_numpy(dtype=np.float64))
         return result
-    counts = column.value_counts(dropna=True)
     result["distinct"] = int(len(counts))
     result["distinct_share"] = result["distinct"] / (rows - missing) if rows > missing else 0.0
     result["top"] = [{"value": str(v)[:200], "count": int(c)} for v, c in counts.head(5).items()]
