@@ -26,6 +26,8 @@ with errors.shown_to_user():
     if actor.can(Permission.MANAGE_MODELS):
         st.subheader("Start here")
         st.markdown(
+            "- **Data**: import a CSV, JSONL, JSON, Parquet or Excel file, then read its profile: personal data, "
+            "duplicates, token lengths and whether it is ready for fine-tuning. The demo datasets show a full profile.\n"
             "- **Models**: the bundled chat model `smollm2-135m-instruct` and the embedding model `minilm-l6-v2` "
             "run offline, on the CPU or a GPU.\n"
             "- Run `workbench doctor` in a terminal to see what this machine offers (GPUs, memory, database)."
