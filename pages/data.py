@@ -7,7 +7,7 @@ from workbench import auth
 # The role check runs before the data modules load, so a refusal never depends on them.
 actor = auth.require_page(Permission.VIEW_DATA_ROWS)
 
-from core.data import export, ingest, overlap, pii, profile, redact, versions  # noqa: E402
+from core.data import export, ingest, overlap, pii, profile, redact, transform, versions  # noqa: E402
 from core.models import registry  # noqa: E402
 from workbench import services, uploads  # noqa: E402
 from workbench.ui import charts, errors, profile_view, tables  # noqa: E402
@@ -51,7 +51,7 @@ st.caption(f"{inert(version.ref)} · {version.rows:,} rows · {version.transform
            f"by {inert(version.created_by)} on {version.created_at:%Y-%m-%d %H:%M} UTC · sha256 {version.sha256[:12]}")
 
 profile_tab, rows_tab, lineage_tab, redact_tab, overlap_tab = st.tabs(
-    ["Profile", "Rows", "Versions & lineage", "Redact & export", "Train/eval overlap"])
+    ["Profile", "Rows", "Versions & lineage", "Transform & export", "Train/eval overlap"])
 
 with profile_tab, errors.shown_to_user():
     chat_models = [m.name for m in registry.list_models(store, actor=actor, task="chat") if m.path]
@@ -97,6 +97,20 @@ with redact_tab, errors.shown_to_user():
             result = redact.redact_version(store, actor=actor, ref=version.ref, types=types)
         counts = ", ".join(f"{pii.PII_TYPES[k].label.lower()}: {v:,}" for k, v in result.counts.items())
         st.success(f"{inert(result.version.ref)} made from {inert(result.parent.ref)} ({counts or 'nothing to redact'}).")
+    st.markdown("**Clean and split** into new versions")
+    c1, c2, c3 = st.columns(3)
+    near = c1.checkbox("Near-duplicates too", key="data.dedupe_near", help="MinHash over word 3-grams, similarity 0.8.")
+    made = None
+    if c1.button("Remove duplicates", key="data.dedupe"):
+        made = transform.dedupe_version(store, actor=actor, ref=version.ref, near=near)
+    if c2.button("Drop rows that break the format", key="data.filter"):
+        made = transform.filter_version(store, actor=actor, ref=version.ref)
+    share = c3.slider("Evaluation share", 0.05, 0.5, 0.1, 0.05, key="data.eval_share")
+    if c3.button("Split into train and eval", key="data.split"):
+        made = transform.split_version(store, actor=actor, ref=version.ref, eval_share=share)
+    if made:
+        st.success("Made " + ", ".join(f"{inert(v.ref)} ({v.rows:,} rows)" for v in made.versions)
+                   + (f"; {made.removed:,} rows removed." if made.removed else "."))
     st.markdown("**Export**")
     fmt = st.selectbox("Format", export.EXPORT_FORMATS, key="data.export_format",
                        help="CSV and Excel neutralise cells a spreadsheet would run as formulas.")

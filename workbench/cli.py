@@ -348,6 +348,51 @@ def cmd_data_overlap(args) -> int:
     return 0
 
 
+def _print_transform(args, result) -> int:
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        made = ", ".join(f"{v.ref} ({v.rows:,} rows)" for v in result.versions)
+        print(f"Made {made} from {', '.join(p.ref for p in result.parents)}"
+              + (f"; removed {result.removed:,} rows" if result.removed else ""))
+    return 0
+
+
+def cmd_data_dedupe(args) -> int:
+    from core.data import transform
+
+    store = _store()
+    return _print_transform(args, transform.dedupe_version(store, actor=_actor(args, store), ref=args.ref,
+                                                           column=args.column, near=args.near, threshold=args.threshold))
+
+
+def cmd_data_filter(args) -> int:
+    from core.data import transform
+
+    store = _store()
+    columns = [c.strip() for c in args.require.split(",") if c.strip()] if args.require else None
+    return _print_transform(args, transform.filter_version(store, actor=_actor(args, store), ref=args.ref,
+                                                           drop_format_issues=not args.keep_format_issues,
+                                                           require_columns=columns))
+
+
+def cmd_data_split(args) -> int:
+    from core.data import transform
+
+    store = _store()
+    return _print_transform(args, transform.split_version(store, actor=_actor(args, store), ref=args.ref,
+                                                          eval_share=args.eval_share, seed=args.seed,
+                                                          train_name=args.train_name, eval_name=args.eval_name))
+
+
+def cmd_data_merge(args) -> int:
+    from core.data import transform
+
+    store = _store()
+    return _print_transform(args, transform.merge_versions(store, actor=_actor(args, store), refs=args.refs,
+                                                           name=args.name))
+
+
 # --- parser ---------------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -424,6 +469,25 @@ def build_parser() -> argparse.ArgumentParser:
     data_redact.add_argument("ref", metavar="NAME[@VERSION]")
     data_redact.add_argument("--types", help="Comma-separated PII types (default: all): email,phone,credit_card,iban,ip_address,us_ssn")
     data_redact.add_argument("--columns", help="Comma-separated columns (default: every text column).")
+    data_dedupe = add(data_sub, "dedupe", cmd_data_dedupe, "New version without repeated rows (first kept).")
+    data_dedupe.add_argument("ref", metavar="NAME[@VERSION]")
+    data_dedupe.add_argument("--column", help="Text to compare (default: the training text of the detected format).")
+    data_dedupe.add_argument("--near", action="store_true", help="Also drop near-duplicates (MinHash, word 3-grams).")
+    data_dedupe.add_argument("--threshold", type=float, default=0.8, help="Near-duplicate similarity threshold.")
+    data_filter = add(data_sub, "filter", cmd_data_filter, "New version without the rows that break the fine-tuning "
+                                                           "format (and, optionally, rows missing a value).")
+    data_filter.add_argument("ref", metavar="NAME[@VERSION]")
+    data_filter.add_argument("--keep-format-issues", action="store_true", help="Do not drop format problems.")
+    data_filter.add_argument("--require", help="Comma-separated columns that must have a value.")
+    data_split = add(data_sub, "split", cmd_data_split, "Seeded random train/evaluation split into two datasets.")
+    data_split.add_argument("ref", metavar="NAME[@VERSION]")
+    data_split.add_argument("--eval-share", type=float, default=0.1, help="Share of rows for evaluation (0-1).")
+    data_split.add_argument("--seed", type=int, default=0)
+    data_split.add_argument("--train-name", help="Default: NAME-train.")
+    data_split.add_argument("--eval-name", help="Default: NAME-eval.")
+    data_merge = add(data_sub, "merge", cmd_data_merge, "Stack several versions into a new dataset.")
+    data_merge.add_argument("refs", nargs="+", metavar="NAME[@VERSION]")
+    data_merge.add_argument("--name", required=True, help="Name of the merged dataset.")
     data_overlap = add(data_sub, "overlap", cmd_data_overlap, "Find evaluation rows that also appear in training data.")
     data_overlap.add_argument("train", metavar="TRAIN[@VERSION]")
     data_overlap.add_argument("eval", metavar="EVAL[@VERSION]")

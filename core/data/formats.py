@@ -35,6 +35,7 @@ class FormatReport:
     issues: list[RowIssue] = field(default_factory=list)
     issue_count: int = 0
     explanation: str = ""
+    max_issues: int = MAX_ISSUES  # rows listed; issue_count counts them all
 
     @property
     def label(self) -> str:
@@ -55,24 +56,26 @@ def _find(frame: pd.DataFrame, *names: str) -> str | None:
     return next((lowered[n] for n in names if n in lowered), None)
 
 
-def detect_format(frame: pd.DataFrame) -> FormatReport:
+def detect_format(frame: pd.DataFrame, max_issues: int | None = MAX_ISSUES) -> FormatReport:
+    """The format and its problem rows; `max_issues` bounds the rows listed (None: all of them)."""
+    cap = max_issues if max_issues is not None else 10**12
     chat = _find(frame, *CHAT_COLUMNS)
     if chat:
-        return _check_chat(frame, chat)
+        return _check_chat(frame, chat, cap)
     prompt, chosen, rejected = _find(frame, "prompt"), _find(frame, "chosen"), _find(frame, "rejected")
     if prompt and chosen and rejected:
-        report = _check_text_columns(frame, "preference", {"prompt": prompt, "chosen": chosen, "rejected": rejected})
+        report = _check_text_columns(frame, "preference", {"prompt": prompt, "chosen": chosen, "rejected": rejected}, cap)
         same = (frame[chosen].astype("string").str.strip() == frame[rejected].astype("string").str.strip()).fillna(False)
         _add(report, np.flatnonzero(same.to_numpy()), "chosen and rejected are the same text")
         return report
     completion = _find(frame, "completion")
     if prompt and completion:
-        return _check_text_columns(frame, "prompt_completion", {"prompt": prompt, "completion": completion})
+        return _check_text_columns(frame, "prompt_completion", {"prompt": prompt, "completion": completion}, cap)
     instruction, response = _find(frame, "instruction"), _find(frame, "response", "output", "answer")
     if instruction and response:
         columns = {"instruction": instruction, "response": response}
         extra = _find(frame, "input", "context")
-        report = _check_text_columns(frame, "instruction_response", columns)
+        report = _check_text_columns(frame, "instruction_response", columns, cap)
         if extra:
             report.columns["input"] = extra
         return report
@@ -86,12 +89,12 @@ def detect_format(frame: pd.DataFrame) -> FormatReport:
 def _add(report: FormatReport, rows, problem: str) -> None:
     rows = list(rows)
     report.issue_count += len(rows)
-    room = MAX_ISSUES - len(report.issues)
+    room = report.max_issues - len(report.issues)
     report.issues.extend(RowIssue(int(r), problem) for r in rows[:max(room, 0)])
 
 
-def _check_text_columns(frame: pd.DataFrame, fmt: str, columns: dict[str, str]) -> FormatReport:
-    report = FormatReport(format=fmt, columns=dict(columns), rows=len(frame))
+def _check_text_columns(frame: pd.DataFrame, fmt: str, columns: dict[str, str], cap: int) -> FormatReport:
+    report = FormatReport(format=fmt, columns=dict(columns), rows=len(frame), max_issues=cap)
     for role, name in columns.items():
         values = frame[name]
         missing = values.isna().to_numpy()
@@ -141,8 +144,8 @@ def chat_problems(messages: Any) -> list[str]:
     return problems
 
 
-def _check_chat(frame: pd.DataFrame, column: str) -> FormatReport:
-    report = FormatReport(format="chat", columns={"messages": column}, rows=len(frame))
+def _check_chat(frame: pd.DataFrame, column: str, cap: int) -> FormatReport:
+    report = FormatReport(format="chat", columns={"messages": column}, rows=len(frame), max_issues=cap)
     for row, value in enumerate(frame[column].tolist()):
         for problem in chat_problems(value):
             _add(report, [row], problem)

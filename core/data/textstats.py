@@ -124,6 +124,29 @@ def near_duplicate_pairs(texts: pd.Series, threshold: float = 0.8, num_perm: int
     return len(involved), pairs
 
 
+def near_duplicate_later_rows(texts: pd.Series, threshold: float = 0.8, num_perm: int = 64) -> list:
+    """Labels of rows that nearly repeat an earlier kept row (the first of each group stays)."""
+    from datasketch import MinHash, MinHashLSH
+
+    labels, sets = [], []
+    for label, text in texts.items():
+        shingles = _shingles(text)
+        if shingles:
+            labels.append(label)
+            sets.append(shingles)
+    if len(sets) < 2:
+        return []
+    hashes = MinHash.bulk(sets, num_perm=num_perm)
+    lsh = MinHashLSH(threshold=_candidate_threshold(threshold), num_perm=num_perm)
+    later = []
+    for position, minhash in enumerate(hashes):
+        if any(_jaccard(sets[position], sets[kept]) >= threshold for kept in lsh.query(minhash)):
+            later.append(labels[position])
+        else:
+            lsh.insert(position, minhash)  # only kept rows stand for their group
+    return later
+
+
 def _candidate_threshold(threshold: float) -> float:
     """LSH finds candidates at a lower bar (so few true pairs slip through its banding), then each candidate
     is confirmed with the exact Jaccard similarity of its shingle sets."""

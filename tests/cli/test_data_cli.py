@@ -61,3 +61,19 @@ def test_viewers_cannot_import_or_export(ready_home, tmp_path):
     source.write_text("a\n1\n")
     denied = run("--user", "vic", "data", "import", str(source), "--name", "a", home=ready_home)
     assert denied.returncode == 2 and "not authorised" in denied.stderr
+
+
+def test_split_dedupe_and_merge_from_the_cli(ready_home, tmp_path):
+    source = tmp_path / "qa.csv"
+    source.write_text("prompt,completion\n" + "".join(f"question {i % 8},answer {i % 8}\n" for i in range(20)))
+    run("data", "import", str(source), "--name", "qa", home=ready_home)
+    deduped = json.loads(run("data", "dedupe", "qa", "--json", home=ready_home).stdout)
+    assert deduped["versions"] == ["qa@2"] and deduped["rows"] == [8] and deduped["removed"] == 12
+    split = json.loads(run("data", "split", "qa@2", "--eval-share", "0.25", "--json", home=ready_home).stdout)
+    assert split["versions"] == ["qa-train@1", "qa-eval@1"] and split["rows"] == [6, 2]
+    merged = json.loads(run("data", "merge", "qa-train", "qa-eval", "--name", "qa-all", "--json", home=ready_home).stdout)
+    assert merged["rows"] == [8] and merged["parents"] == ["qa-train@1", "qa-eval@1"]
+    lineage = json.loads(run("data", "show", "qa-all", "--json", home=ready_home).stdout)["lineage"]
+    assert ["qa@1", "qa@2"] in lineage["ancestors"]
+    bad = run("data", "split", "qa@2", "--eval-share", "2", home=ready_home)
+    assert bad.returncode == 2 and "between 0 and 1" in bad.stderr
