@@ -393,6 +393,46 @@ def cmd_data_merge(args) -> int:
                                                            name=args.name))
 
 
+def cmd_generate(args) -> int:
+    """Batched generation over a JSONL file: one JSON object out per line in, in input order."""
+    from core.inference import engines
+    from core.inference.generate import GenerationSettings, generate_chats
+
+    if args.template:
+        raise InvalidInput("Prompt templates are not available yet; give each line a 'prompt' field instead.")
+    conversations = []
+    with open(args.input, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InvalidInput(f"{args.input}, line {number}: not valid JSON ({exc.msg}).") from None
+            if not isinstance(record, dict) or not isinstance(record.get("prompt"), str):
+                raise InvalidInput(f"{args.input}, line {number}: expected an object with a text 'prompt' field.")
+            messages = [{"role": "system", "content": record["system"]}] if isinstance(record.get("system"), str) else []
+            conversations.append(messages + [{"role": "user", "content": record["prompt"]}])
+    if not conversations:
+        raise InvalidInput(f"{args.input} holds no prompts.")
+    settings = GenerationSettings(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
+                                  seed=args.seed, stop=tuple(args.stop or ()), batch_size=args.batch_size)
+    store = _store()
+    model, tokenizer, _ = engines.chat_model_for(store, actor=_actor(args, store), name=args.model)
+    progress = None if args.json or not sys.stderr.isatty() else \
+        (lambda done, total: print(f"\r{done}/{total} prompts", end="", file=sys.stderr, flush=True))
+    results = generate_chats(model, tokenizer, conversations, settings, progress=progress)
+    if progress:
+        print(file=sys.stderr)
+    for result in results:
+        if args.json:
+            print(json.dumps({k: v for k, v in result.to_dict().items() if k != "finish_reason"}, ensure_ascii=False))
+        else:
+            print(result.output)
+            print(f"  [{result.tokens_in} tokens in, {result.tokens_out} out, {result.latency_s:.2f} s]", file=sys.stderr)
+    return 0
+
+
 # --- parser ---------------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -493,6 +533,19 @@ def build_parser() -> argparse.ArgumentParser:
     data_overlap.add_argument("eval", metavar="EVAL[@VERSION]")
     data_overlap.add_argument("--column", help="Column to compare (default: the training text of the detected format).")
     data_overlap.add_argument("--threshold", type=float, default=0.8, help="Near-duplicate similarity threshold.")
+
+    generate = add(commands, "generate", cmd_generate, "Generate answers for a JSONL file of prompts with a local "
+                                                         "chat model (batched; greedy unless --temperature is set).")
+    generate.add_argument("--model", default="smollm2-135m-instruct", help="Registered chat model.")
+    generate.add_argument("--input", required=True, help="JSONL file; each line an object with a 'prompt' field "
+                                                         "(and optionally 'system').")
+    generate.add_argument("--template", metavar="NAME@VERSION", help="Prompt template (comes with prompt templates).")
+    generate.add_argument("--max-new-tokens", type=int, default=128)
+    generate.add_argument("--temperature", type=float, default=0.0, help="0 means greedy decoding.")
+    generate.add_argument("--top-p", type=float, default=1.0)
+    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--stop", action="append", help="A string that ends an answer; repeatable.")
+    generate.add_argument("--batch-size", type=int, default=16)
 
     audit = commands.add_parser("audit", help="The audit log (admins).", description="The audit log (admins).")
     audit_sub = audit.add_subparsers(dest="audit_command", metavar="ACTION", parser_class=_Parser, required=True)

@@ -1,0 +1,1 @@
+"""Running models: batched local generation and the engines behind it."""

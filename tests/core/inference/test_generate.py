@@ -1,0 +1,62 @@
+"""Batched generation on the real bundled model: same answers as one-at-a-time greedy decoding, in input order."""
+import pytest
+
+from core.errors import InvalidInput
+from core.inference.generate import GenerationSettings, generate_chats
+from core.models import bundled
+from core.models.loading import load_causal_lm
+
+QUESTIONS = ["What is the capital of France?", "List three prime numbers.",
+             "Our customer writes that order 48213 has been stuck for three weeks and they need it before a marathon "
+             "next weekend. Write a short, polite reply.", "What is 2+2? Answer with a number only.",
+             "Translate 'good morning' into German."]
+
+
+@pytest.fixture(scope="module")
+def chat_model(shared_models_dir):
+    return load_causal_lm(bundled.store_path(shared_models_dir, bundled.CHAT_MODEL))
+
+
+def _single(model, tokenizer, question, max_new_tokens):
+    import torch
+
+    ids = tokenizer.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True,
+                                        return_tensors="pt", return_dict=True)
+    with torch.inference_mode():
+        out = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    return tokenizer.decode(out[0][ids["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+
+
+@pytest.mark.slow
+def test_batched_greedy_answers_match_one_at_a_time_and_keep_input_order(chat_model):
+    model, tokenizer = chat_model
+    conversations = [[{"role": "user", "content": q}] for q in QUESTIONS]
+    results = generate_chats(model, tokenizer, conversations, GenerationSettings(max_new_tokens=40, batch_size=3))
+    expected = [_single(model, tokenizer, q, 40) for q in QUESTIONS]
+    assert [r.output for r in results] == expected
+    assert "Paris" in results[0].output
+    assert all(r.tokens_in > 5 and 0 < r.tokens_out <= 40 and r.latency_s > 0 for r in results)
+    assert results[2].tokens_in > results[0].tokens_in
+
+
+@pytest.mark.slow
+def test_length_limit_stop_strings_and_seeded_sampling(chat_model):
+    model, tokenizer = chat_model
+    conversation = [[{"role": "user", "content": "Count from 1 to 20, separated by commas."}]]
+    short = generate_chats(model, tokenizer, conversation, GenerationSettings(max_new_tokens=5))[0]
+    assert short.tokens_out == 5 and short.finish_reason == "length"
+    stopped = generate_chats(model, tokenizer, conversation, GenerationSettings(max_new_tokens=60, stop=("5",)))[0]
+    assert stopped.finish_reason == "stop_string" and "5" not in stopped.output and stopped.output
+    sampled = [generate_chats(model, tokenizer, conversation * 2,
+                              GenerationSettings(max_new_tokens=20, temperature=0.9, top_p=0.9, seed=7))
+               for _ in range(2)]
+    assert [r.output for r in sampled[0]] == [r.output for r in sampled[1]]
+
+
+def test_settings_are_checked_with_sentences():
+    with pytest.raises(InvalidInput, match="between 1 and 8192"):
+        GenerationSettings(max_new_tokens=0)
+    with pytest.raises(InvalidInput, match="Top-p"):
+        GenerationSettings(top_p=0)
+    with pytest.raises(InvalidInput, match="cannot be negative"):
+        GenerationSettings(temperature=-1)
