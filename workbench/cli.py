@@ -191,13 +191,93 @@ def cmd_models_show(args) -> int:
     from core.models import registry
 
     store = _store()
-    model = registry.get_model(store, actor=_actor(args, store), name=args.name)
+    actor = _actor(args, store)
+    model = registry.get_model(store, actor=actor, name=args.name)
+    derived = [m.name for m in registry.derived_models(store, actor=actor, name=args.name)]
     if args.json:
-        _print_json(model.to_dict())
+        _print_json({**model.to_dict(), "derived_models": derived})
     else:
         for key, value in model.to_dict().items():
             print(f"{key}: {value}")
+        print("made from it: " + (", ".join(derived) if derived else "nothing yet"))
     return 0
+
+
+def cmd_models_add(args) -> int:
+    from core.models import sources
+
+    given = [flag for flag, value in (("--folder", args.folder), ("--hub", args.hub), ("--gguf", args.gguf),
+                                      ("--endpoint", args.endpoint), ("--adapter", args.adapter)) if value]
+    source = given[0] if given else None
+    for flag, value, needs in (("--revision", args.revision, "--hub"), ("--model", args.model, "--endpoint"),
+                               ("--api-key-env", args.api_key_env, "--endpoint"), ("--base", args.base, "--adapter"),
+                               ("--input-per-1k", args.input_per_1k, "--endpoint"),
+                               ("--output-per-1k", args.output_per_1k, "--endpoint")):
+        if value is not None and source != needs:
+            raise InvalidInput(f"{flag} goes with {needs} only.")
+    if source == "--endpoint" and not args.model:
+        raise InvalidInput("--endpoint needs --model, the model name the server serves.")
+    if source == "--adapter" and not args.base:
+        raise InvalidInput("--adapter needs --base, the registered model the adapter was trained on.")
+    store = _store()
+    actor = _actor(args, store)
+    if source == "--folder":
+        model = sources.add_local_folder(store, actor=actor, name=args.name, path=args.folder)
+    elif source == "--hub":
+        if not args.json and sys.stderr.isatty():
+            print(f"Downloading {args.hub} from the Hugging Face hub...", file=sys.stderr, flush=True)
+        model = sources.add_hub_model(store, actor=actor, name=args.name, repo_id=args.hub, revision=args.revision)
+    elif source == "--gguf":
+        if not args.json and sys.stderr.isatty():
+            print(f"Converting {args.gguf} to safetensors (once)...", file=sys.stderr, flush=True)
+        model = sources.add_gguf(store, actor=actor, name=args.name, path=args.gguf)
+    elif source == "--endpoint":
+        model = sources.add_endpoint(store, actor=actor, name=args.name, base_url=args.endpoint, model=args.model,
+                                     api_key_env=args.api_key_env, price_per_1k_input=args.input_per_1k,
+                                     price_per_1k_output=args.output_per_1k)
+    else:
+        model = sources.add_adapter(store, actor=actor, name=args.name, path=args.adapter, base_model=args.base)
+    if args.json:
+        _print_json(model.to_dict())
+    else:
+        print(f"Registered {model.name} ({model.kind}, {model.task}) from {model.source}")
+    return 0
+
+
+def cmd_models_remove(args) -> int:
+    from core.models import sources
+
+    store = _store()
+    removed = sources.remove_model(store, actor=_actor(args, store), name=args.name)
+    if args.json:
+        _print_json(removed.to_dict())
+    else:
+        print(f"Removed {removed.name}" + (f" and deleted {removed.deleted_folder}" if removed.deleted_folder else
+                                           "; its files were left where they are"))
+    return 0
+
+
+def cmd_models_set_price(args) -> int:
+    from core.models import sources
+
+    store = _store()
+    model = sources.set_price(store, actor=_actor(args, store), name=args.name, input_per_1k=args.input_per_1k,
+                              output_per_1k=args.output_per_1k)
+    if args.json:
+        _print_json(model.to_dict())
+    else:
+        print(f"{model.name}: ${model.price_per_1k_input:g} per 1k input tokens, "
+              f"${model.price_per_1k_output:g} per 1k output tokens")
+    return 0
+
+
+def cmd_models_check(args) -> int:
+    from core.models import sources
+
+    store = _store()
+    check = sources.check_endpoint(store, actor=_actor(args, store), name=args.name, timeout=args.timeout)
+    _print_json(check.to_dict()) if args.json else print(check.message)
+    return 0 if check.model_served else 1
 
 
 def cmd_audit_list(args) -> int:
@@ -481,6 +561,39 @@ def build_parser() -> argparse.ArgumentParser:
     models_list.add_argument("--task", choices=["chat", "embedding"])
     models_show = add(models_sub, "show", cmd_models_show, "Show one model; `path` is its local folder.")
     models_show.add_argument("name")
+    models_add = add(models_sub, "add", cmd_models_add, "Register a model from exactly one source: a local Hugging Face "
+                                                        "folder, a hub repository, a GGUF file, an OpenAI-compatible "
+                                                        "endpoint or a LoRA adapter.")
+    models_add.add_argument("name", help="Letters, digits, dots, dashes and underscores (up to 128).")
+    models_source = models_add.add_mutually_exclusive_group(required=True)
+    models_source.add_argument("--folder", metavar="PATH", help="Hugging Face model folder (config.json, "
+                                                                "*.safetensors, tokenizer); used where it is.")
+    models_source.add_argument("--hub", metavar="REPO_ID", help="Hugging Face hub repository, downloaded once into "
+                                                                "the model store (needs a network).")
+    models_source.add_argument("--gguf", metavar="FILE", help="GGUF file, converted once to safetensors in the "
+                                                              "model store.")
+    models_source.add_argument("--endpoint", metavar="URL", help="OpenAI-compatible base URL, e.g. "
+                                                                 "http://localhost:8000/v1 (vLLM, llama.cpp, Ollama, OpenAI).")
+    models_source.add_argument("--adapter", metavar="PATH", help="PEFT LoRA folder (adapter_config.json + "
+                                                                 "adapter_model.safetensors); needs --base.")
+    models_add.add_argument("--revision", help="Hub branch, tag or commit (with --hub).")
+    models_add.add_argument("--model", metavar="MODEL_NAME", help="Model name the endpoint serves (with --endpoint).")
+    models_add.add_argument("--api-key-env", metavar="VAR", help="NAME of the environment variable or Streamlit "
+                                                                 "secret holding the API key; the key is never stored.")
+    models_add.add_argument("--input-per-1k", type=float, help="USD per 1,000 input tokens (with --endpoint).")
+    models_add.add_argument("--output-per-1k", type=float, help="USD per 1,000 output tokens (with --endpoint).")
+    models_add.add_argument("--base", metavar="NAME", help="Registered base model of the adapter (with --adapter).")
+    models_remove = add(models_sub, "remove", cmd_models_remove, "Unregister a model; folders the workbench made for "
+                                                                 "it are deleted, your own folders are not.")
+    models_remove.add_argument("name")
+    models_price = add(models_sub, "set-price", cmd_models_set_price, "Set a model's price in USD per 1,000 tokens.")
+    models_price.add_argument("name")
+    models_price.add_argument("--input-per-1k", type=float, required=True, help="USD per 1,000 input tokens.")
+    models_price.add_argument("--output-per-1k", type=float, required=True, help="USD per 1,000 output tokens.")
+    models_check = add(models_sub, "check", cmd_models_check, "Ask a registered endpoint which models it serves; "
+                                                              "exit 1 when it does not list the model.")
+    models_check.add_argument("name")
+    models_check.add_argument("--timeout", type=float, default=10.0, help="Seconds to wait for the server.")
 
     data = commands.add_parser("data", help="Datasets: import, versions, profile, redact, export.",
                                description="Datasets: import, versions, profile, redact, export.")

@@ -1,13 +1,14 @@
 """The model registry: every model the workbench can run, where it lives and where it came from."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlmodel import func, select
 
-from core.errors import Conflict, NotFound
+from core.errors import Conflict, InvalidInput, NotFound
 from core.governance import audit
 from core.governance.roles import Actor, Permission, require
 from core.storage.db import Store
@@ -21,6 +22,18 @@ KIND_LABELS = {
     "openai": "OpenAI-compatible endpoint",
     "adapter": "LoRA adapter",
 }
+# Kinds whose weights are a folder on this machine (an adapter is a folder too, but needs its base).
+LOCAL_KINDS = ("bundled", "hf_local", "hf_hub", "gguf")
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def validate_name(name: str) -> str:
+    """Model names follow dataset names: letters, digits, dots, dashes and underscores, up to 128."""
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise InvalidInput(f"'{name}' is not a valid model name: use letters, digits, dots, dashes and underscores "
+                           "(up to 128), starting with a letter or digit.")
+    return name
 
 
 @dataclass(frozen=True)
@@ -48,18 +61,40 @@ class ModelInfo:
             created_at=row.created_at, created_by=row.created_by,
         )
 
+    @property
+    def base_model(self) -> str | None:
+        """The registered model an adapter applies to; None for every other kind."""
+        return self.info.get("base_model")
+
+    @property
+    def price_per_1k_input(self) -> float:
+        """USD per 1,000 input tokens (0 unless set: local models cost no tokens)."""
+        return float((self.info.get("price") or {}).get("input_per_1k") or 0.0)
+
+    @property
+    def price_per_1k_output(self) -> float:
+        """USD per 1,000 output tokens (0 unless set)."""
+        return float((self.info.get("price") or {}).get("output_per_1k") or 0.0)
+
+    @property
+    def is_local(self) -> bool:
+        return self.kind in LOCAL_KINDS
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "kind": self.kind, "task": self.task, "path": self.path, "source": self.source,
             "architecture": self.architecture, "parameters": self.parameters, "size_bytes": self.size_bytes,
             "context_length": self.context_length, "has_chat_template": self.has_chat_template, "info": self.info,
             "created_at": self.created_at.isoformat(timespec="seconds"), "created_by": self.created_by,
+            "base_model": self.base_model, "price_per_1k_input": self.price_per_1k_input,
+            "price_per_1k_output": self.price_per_1k_output,
         }
 
 
 def register_model(store: Store, *, actor: Actor, name: str, kind: str, task: str, source: str,
                    path: str | None = None, details: dict[str, Any] | None = None) -> ModelInfo:
     require(actor, Permission.MANAGE_MODELS)
+    validate_name(name)
     details = dict(details or {})
     with store.write() as session:
         if session.exec(select(RegisteredModel).where(RegisteredModel.name == name)).first():
@@ -104,3 +139,48 @@ def count_models(store: Store) -> int:
 def is_registered(store: Store, name: str) -> bool:
     with store.read() as session:
         return session.exec(select(RegisteredModel.id).where(RegisteredModel.name == name)).first() is not None
+
+
+def update_info(store: Store, *, actor: Actor, name: str, changes: dict[str, Any], action: str) -> ModelInfo:
+    """Merges `changes` into the model's `info` and audits `action` with the values before and after."""
+    require(actor, Permission.MANAGE_MODELS)
+    with store.write() as session:
+        row = session.exec(select(RegisteredModel).where(RegisteredModel.name == name)).first()
+        if row is None:
+            raise NotFound(f"There is no model named '{name}'.")
+        before = {key: (row.info or {}).get(key) for key in changes}
+        row.info = {**(row.info or {}), **changes}  # a new dict, so the JSON column is written
+        session.add(row)
+        session.flush()
+        audit.record(session=session, actor=actor, action=action, target_type="model", target_id=name,
+                     before=before, after=dict(changes))
+        return ModelInfo.of(row)
+
+
+def delete_model(store: Store, *, actor: Actor, name: str, refuse_if=None) -> ModelInfo:
+    """Deletes the row and audits it in one transaction; `refuse_if(session, row)` may raise to keep it."""
+    require(actor, Permission.MANAGE_MODELS)
+    with store.write() as session:
+        row = session.exec(select(RegisteredModel).where(RegisteredModel.name == name)).first()
+        if row is None:
+            raise NotFound(f"There is no model named '{name}'.")
+        if refuse_if is not None:
+            refuse_if(session, row)
+        removed = ModelInfo.of(row)
+        session.delete(row)
+        audit.record(session=session, actor=actor, action="model.remove", target_type="model", target_id=name,
+                     before={"kind": row.kind, "task": row.task, "source": row.source, "path": row.path})
+        return removed
+
+
+def adapters_of(session, base: str) -> list[RegisteredModel]:
+    """The adapter rows whose base is `base` (the registry is small: filtered here, the same on every database)."""
+    rows = session.exec(select(RegisteredModel).where(RegisteredModel.kind == "adapter").order_by(RegisteredModel.name))
+    return [r for r in rows if (r.info or {}).get("base_model") == base]
+
+
+def derived_models(store: Store, *, actor: Actor, name: str) -> list[ModelInfo]:
+    """What was made from model `name`: the adapters registered with it as their base."""
+    get_model(store, actor=actor, name=name)  # permission and a sentence when it does not exist
+    with store.read() as session:
+        return [ModelInfo.of(r) for r in adapters_of(session, name)]
