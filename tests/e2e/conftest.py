@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from core import demo
 from core.governance import users
 from core.governance.roles import SYSTEM, Role
 from core.home import open_store
@@ -104,7 +105,8 @@ class RunningApp:
 @pytest.fixture(scope="session")
 def e2e_home(shared_models_dir) -> Iterator[Path]:
     """A migrated workbench home on SQLite in a fresh temporary folder: one account per role, the bundled
-    models registered (the home's models folder is a link to the session's converted copy)."""
+    models registered (the home's models folder is a link to the session's converted copy), and the demo
+    datasets 'support-tickets' and 'support-chat-sft' imported through the real import path."""
     folder = Path(tempfile.mkdtemp(prefix="workbench-e2e-")) / "home"
     try:
         with pytest.MonkeyPatch.context() as env:
@@ -118,6 +120,7 @@ def e2e_home(shared_models_dir) -> Iterator[Path]:
             bundled.install_bundled_models(store)
             for name, role in ACCOUNTS.items():
                 users.create_user(store, actor=SYSTEM, name=name, role=role, password=PASSWORD)
+            demo.seed_datasets(store, actor=SYSTEM)
         finally:
             store.dispose()
         yield folder

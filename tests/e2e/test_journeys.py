@@ -19,7 +19,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from core.governance.roles import Role
 from tests.conftest import PASSWORD
-from tests.e2e.conftest import ACCOUNTS, script_runs
+from tests.e2e.conftest import ACCOUNTS, TIMEOUT_MS, script_runs
 from workbench.navigation import PAGES
 
 pytestmark = pytest.mark.e2e
@@ -37,6 +37,9 @@ HEADINGS = {"home": "LLMOps Workbench", "data": "Data", "models": "Models", "adm
 TITLES = {"home": "Home", "data": "Data", "models": "Models", "admin": "Admin", "account": "Account"}
 NAME_BY_ROLE = {role: name for name, role in ACCOUNTS.items()}
 ALL_ROLES = list(PAGES_BY_ROLE)
+# Profiling (a tokenizer to load, PII and near-duplicate scans) and redacting take seconds on a small machine.
+SLOW_RUN_MS = 60_000
+UPLOADER = "CSV, TSV, JSONL, JSON, Parquet or Excel file"
 
 
 def role_id(role: Role) -> str:
@@ -58,9 +61,9 @@ def sidebar(page: Page) -> Locator:
     return page.get_by_test_id("stSidebar")
 
 
-def after_run(page: Page, action: Callable[[], None]) -> None:
+def after_run(page: Page, action: Callable[[], None], timeout_ms: float = TIMEOUT_MS) -> None:
     """Does `action`, then waits until the script run it caused has finished and the page has drawn it."""
-    script_runs(page).wait_after(action)
+    script_runs(page).wait_after(action, timeout_ms)
     wait_until_idle(page)
     page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
 
@@ -155,6 +158,138 @@ def grid_row(page: Page, *texts: str) -> Locator:
     for text in texts:
         rows = rows.filter(has_text=text)
     return rows
+
+
+def grid_with_columns(page: Page, *headers: str) -> Locator:
+    """The st.dataframes whose header row holds every one of `headers` (the grid's accessible table)."""
+    grids = main(page).get_by_test_id("stDataFrame")
+    for header in headers:
+        grids = grids.filter(has=page.locator("thead th").get_by_text(header, exact=True))
+    return grids
+
+
+def grid_column(grid: Locator, header: str) -> Locator:
+    """The body cells of `grid`'s column `header`."""
+    expect(grid.locator("thead th").first).to_be_attached()
+    index = [text.strip() for text in grid.locator("thead th").all_inner_texts()].index(header) + 1
+    return grid.locator(f"tbody td[aria-colindex='{index}']")
+
+
+def grid_cell(grid: Locator, key_column: str, key: str, column: str) -> Locator:
+    """The cell in `column` of the rows of `grid` whose `key_column` reads exactly `key`."""
+    headers = [text.strip() for text in grid.locator("thead th").all_inner_texts()]
+    key_cell = grid.page.locator(f"td[aria-colindex='{headers.index(key_column) + 1}']").get_by_text(key, exact=True)
+    return grid.locator("tbody tr").filter(has=key_cell).locator(f"td[aria-colindex='{headers.index(column) + 1}']")
+
+
+def selectbox(page: Page, label: str) -> Locator:
+    return main(page).get_by_role("combobox", name=label, exact=True)
+
+
+def open_selectbox(box: Locator) -> None:
+    """Clicks a selectbox in the middle of the window: one left under Streamlit's header by an earlier scroll
+    takes the focus but does not open."""
+    box.evaluate("node => node.scrollIntoView({block: 'center'})")
+    box.click()
+    expect(box).to_have_attribute("aria-expanded", "true")
+
+
+def choose(page: Page, label: str, option: str) -> None:
+    """Picks `option` in the selectbox labelled `label` (nothing to do when it is picked already)."""
+    box = selectbox(page, label)
+    if box.input_value() != option:
+        open_selectbox(box)
+        after_run(page, page.get_by_role("option", name=option, exact=True).click)
+    expect(box).to_have_value(option)
+
+
+def selectbox_options(page: Page, label: str) -> list[str]:
+    """What the selectbox labelled `label` offers, read from its open list (closed again afterwards)."""
+    open_selectbox(selectbox(page, label))
+    options = page.get_by_role("listbox").get_by_role("option")
+    expect(options.first).to_be_visible()
+    found = [text.strip() for text in options.all_inner_texts()]
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("listbox")).to_have_count(0)
+    return found
+
+
+def import_box(page: Page) -> Locator:
+    return main(page).get_by_test_id("stExpander").filter(has_text="Import a file")
+
+
+def import_file(page: Page, path, dataset: str) -> None:
+    """Through the Data page's "Import a file" expander: the file uploader, the dataset name, the Import button."""
+    box = import_box(page)
+    uploader = box.get_by_test_id("stFileUploader").filter(has_text=UPLOADER)
+    if not uploader.is_visible():
+        box.get_by_text("Import a file", exact=True).click()
+    expect(uploader).to_be_visible()
+    after_run(page, lambda: uploader.locator("input[type=file]").set_input_files(str(path)))
+    expect(uploader.get_by_text(path.name, exact=True)).to_be_visible()
+    name = box.get_by_role("textbox", name="Dataset name", exact=True)
+    name.fill(dataset)
+    after_run(page, lambda: name.press("Enter"))
+    expect(name).to_have_value(dataset)
+    after_run(page, box.get_by_role("button", name="Import", exact=True).click, SLOW_RUN_MS)
+
+
+def metric(page: Page, label: str) -> Locator:
+    """The value of the st.metric labelled `label`."""
+    return (main(page).get_by_test_id("stMetric")
+            .filter(has=page.get_by_test_id("stMetricLabel").get_by_text(label, exact=True))
+            .get_by_test_id("stMetricValue"))
+
+
+def profile_version(page: Page) -> None:
+    """Draws the selected version's profile: "Profile this version", unless the profile cache drew it already."""
+    page.get_by_role("tab", name="Profile", exact=True).click()
+    button = main(page).get_by_role("button", name="Profile this version", exact=True)
+    if button.count():
+        after_run(page, button.click, SLOW_RUN_MS)
+    assert_no_error(page)
+    expect(metric(page, "Rows")).to_be_visible()
+    expect(main(page).get_by_role("heading", name="Fine-tuning readiness")).to_be_visible()
+
+
+def redact_into_new_version(page: Page, parent: str, child: str) -> None:
+    """The "Transform & export" tab's redaction; identical content is stored once, so a repeat gives `child` again."""
+    page.get_by_role("tab", name="Transform & export", exact=True).click()
+    after_run(page, main(page).get_by_role("button", name="Redact into a new version", exact=True).click, SLOW_RUN_MS)
+    assert_no_error(page)
+    expect(main(page).get_by_test_id("stAlertContentSuccess")).to_contain_text(f"{child} made from {parent}")
+
+
+def show_lineage(page: Page, dataset: str, child: str, parent: str) -> None:
+    """Versions & lineage of `child`, made from `parent`, read afresh (the tab is drawn before a redaction in the
+    same run, so it shows the new version from the next run on)."""
+    open_by_url(page, "/data")
+    choose(page, "Dataset", dataset)
+    choose(page, "Version", child.rpartition("@")[2])
+    page.get_by_role("tab", name="Versions & lineage", exact=True).click()
+    assert_no_error(page)
+    chart = main(page).get_by_test_id("stPlotlyChart").filter(has_text=child)
+    expect(chart.locator(".main-svg").first).to_be_visible()
+    expect(chart).to_contain_text(parent)
+    table = grid_with_columns(page, "Version", "Made by", "Parents")
+    expect(table).to_have_count(1)
+    expect(table.locator("thead th").first).to_be_attached()
+    expect(grid_cell(table, "Version", child, "Parents")).to_have_text(parent)
+    expect(grid_cell(table, "Version", child, "Made by")).to_have_text("redact")
+    expect(grid_cell(table, "Version", parent, "Made by")).to_have_count(1)
+
+
+def scroll_to_top(page: Page, element: Locator, margin_px: int = 16) -> None:
+    """Scrolls the page so that `element` starts `margin_px` below the window's top (Streamlit's header is
+    transparent), as far as the page is long enough, and waits until that is drawn."""
+    element.evaluate("(node, margin) => { node.style.scrollMarginTop = `${margin}px`; node.scrollIntoView(); }",
+                     margin_px)
+    page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+
+
+def version_caption(page: Page, ref: str) -> Locator:
+    """The line under the Dataset and Version boxes that describes the selected version."""
+    return main(page).get_by_test_id("stCaptionContainer").filter(has_text=f"{ref} · ")
 
 
 # --- tests ---------------------------------------------------------------------------------------------------
@@ -297,6 +432,75 @@ def test_an_admin_adds_a_user_who_can_then_log_in_and_is_audited(new_page):
     expect(grid_row(admin, "login", f"user {newcomer}", newcomer)).to_have_count(1)
 
 
+def test_a_data_scientist_imports_a_csv_then_picks_and_profiles_it(new_page, tmp_path):
+    dataset, file = "e2e-upload", tmp_path / "e2e upload.csv"
+    file.write_text("ticket,priority\nPrinter jams,low\nCannot log in,high\nRefund please,medium\nApp crashes,high\n")
+    page = new_page()
+    log_in(page, "dan")
+    click_nav(page, "Data")
+    expect_page(page, "data", "dan")
+    assert dataset not in selectbox_options(page, "Dataset")
+
+    import_file(page, file, dataset)
+    assert_no_error(page)
+    expect(import_box(page).get_by_test_id("stAlertContentSuccess")).to_have_text(
+        f"Imported {dataset}@1: 4 rows, 2 columns (csv).")
+    expect(selectbox(page, "Dataset")).to_have_value(dataset)  # the import selects what it made
+
+    # From a fresh run of the page, the new dataset is offered and picked like any other, and profiles.
+    open_by_url(page, "/data")
+    expect_page(page, "data", "dan")
+    assert {dataset, "support-tickets", "support-chat-sft"} <= set(selectbox_options(page, "Dataset"))
+    choose(page, "Dataset", "support-tickets")
+    choose(page, "Dataset", dataset)
+    expect(version_caption(page, f"{dataset}@1")).to_contain_text("4 rows · import of e2e upload.csv")
+    profile_version(page)
+    expect(metric(page, "Rows")).to_have_text("4")
+    expect(metric(page, "Columns")).to_have_text("2")
+    expect(grid_row(page, "priority").first).to_be_attached()
+
+
+def test_a_malformed_csv_is_refused_with_one_sentence_and_no_dataset(new_page, tmp_path):
+    dataset, file = "e2e-ragged", tmp_path / "ragged.csv"
+    file.write_text("a,b\n1,2\n3,4,5\n")
+    page = new_page()
+    log_in(page, "dan")
+    click_nav(page, "Data")
+    expect_page(page, "data", "dan")
+
+    import_file(page, file, dataset)
+    assert_no_error(page)
+    error = main(page).get_by_test_id("stAlertContentError")
+    expect(error).to_have_count(1)  # the whole page has this one error, in the import box
+    expect(import_box(page).get_by_test_id("stAlertContentError")).to_have_text(
+        "ragged.csv, line 3: expected 2 fields but found 3.")
+    expect(import_box(page).get_by_test_id("stAlertContentSuccess")).to_have_count(0)
+    assert dataset not in selectbox_options(page, "Dataset")
+    # Nor in a fresh run of the page.
+    open_by_url(page, "/data")
+    expect_page(page, "data", "dan")
+    options = selectbox_options(page, "Dataset")
+    assert "support-tickets" in options and dataset not in options
+
+
+def test_a_data_scientist_profiles_redacts_and_follows_the_lineage(new_page):
+    page = new_page()
+    log_in(page, "dan")
+    click_nav(page, "Data")
+    expect_page(page, "data", "dan")
+    choose(page, "Dataset", "support-tickets")
+    choose(page, "Version", "1")
+    profile_version(page)
+    expect(metric(page, "Rows")).not_to_have_text("0")
+    alerts = grid_with_columns(page, "Severity", "Column", "Finding")
+    expect(alerts).to_have_count(1)
+    expect(grid_column(alerts, "Finding").filter(has_text="personal data").first).to_be_attached()
+    expect(alerts.locator("tbody tr").filter(has_text="high").filter(has_text="personal data").first).to_be_attached()
+
+    redact_into_new_version(page, "support-tickets@1", "support-tickets@2")
+    show_lineage(page, "support-tickets", "support-tickets@2", "support-tickets@1")
+
+
 def test_screenshots_of_the_main_pages(new_page, screenshot_dir):
     """README pictures: docs/screenshots with WORKBENCH_UPDATE_SCREENSHOTS=1, else .test-artifacts/screenshots."""
     shots = []
@@ -336,6 +540,26 @@ def test_screenshots_of_the_main_pages(new_page, screenshot_dir):
     expect(main(admin).get_by_test_id("stPlotlyChart").locator(".main-svg").first).to_be_visible()
     expect(grid_row(admin, "user.create").first).to_be_attached()
     shoot(admin, "admin-audit")
+
+    scientist = new_page()
+    log_in(scientist, "dan")
+    click_nav(scientist, "Data")
+    expect_page(scientist, "data", "dan")
+    choose(scientist, "Dataset", "support-tickets")
+    choose(scientist, "Version", "1")
+    profile_version(scientist)
+    alerts = grid_with_columns(scientist, "Severity", "Column", "Finding")
+    expect(grid_column(alerts, "Finding").filter(has_text="personal data").first).to_be_attached()
+    scroll_to_top(scientist, version_caption(scientist, "support-tickets@1"))
+    expect(metric(scientist, "Alerts")).to_be_in_viewport(ratio=1)
+    expect(alerts).to_be_in_viewport(ratio=1)
+    shoot(scientist, "data-profile")
+
+    redact_into_new_version(scientist, "support-tickets@1", "support-tickets@2")
+    show_lineage(scientist, "support-tickets", "support-tickets@2", "support-tickets@1")
+    scroll_to_top(scientist, version_caption(scientist, "support-tickets@2"))
+    expect(grid_with_columns(scientist, "Version", "Parents")).to_be_in_viewport(ratio=1)
+    shoot(scientist, "data-lineage")
 
     annotator = new_page()
     log_in(annotator, "ann")
