@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index
+from sqlalchemy import JSON, Column, Index, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -105,3 +105,127 @@ class DatasetVersionParent(SQLModel, table=True):
 
     child_id: int = Field(foreign_key="datasetversion.id", primary_key=True)
     parent_id: int = Field(foreign_key="datasetversion.id", primary_key=True, index=True)
+
+
+class PromptTemplate(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True, max_length=128)
+    description: str | None = Field(default=None, max_length=2000)
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: str = Field(max_length=64)
+
+
+class PromptVersion(SQLModel, table=True):
+    """An immutable version of a template: a Jinja2 user message and an optional system prompt."""
+
+    __table_args__ = (Index("ix_promptversion_template_version", "template_id", "version", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    template_id: int = Field(foreign_key="prompttemplate.id", index=True)
+    version: int
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    system: str | None = Field(default=None, sa_column=Column(Text))
+    variables: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    note: str | None = Field(default=None, max_length=1000)
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: str = Field(max_length=64)
+
+
+class PromptLabel(SQLModel, table=True):
+    """A movable name for one version of a template, such as `production`."""
+
+    __table_args__ = (Index("ix_promptlabel_template_label", "template_id", "label", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    template_id: int = Field(foreign_key="prompttemplate.id", index=True)
+    label: str = Field(max_length=64)
+    version_id: int = Field(foreign_key="promptversion.id")
+    updated_at: datetime = Field(default_factory=utcnow)
+    updated_by: str = Field(max_length=64)
+
+
+class ComparisonRun(SQLModel, table=True):
+    """A grid of prompt versions x models over typed inputs or rows of a dataset version, with every setting."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    status: str = Field(max_length=16, index=True)  # running, succeeded, failed
+    prompts: list[str] = Field(sa_column=Column(JSON, nullable=False))  # ["template@version", ...]
+    models: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    settings: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # generation settings, metrics
+    dataset_version: str | None = Field(default=None, max_length=200)  # "name@N", or None for typed inputs
+    reference_column: str | None = Field(default=None, max_length=200)
+    rows: int = 0
+    error: str | None = Field(default=None, max_length=2000)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    created_by: str = Field(max_length=64, index=True)
+    finished_at: datetime | None = None
+
+
+class ComparisonCell(SQLModel, table=True):
+    """One output: input row x prompt version x model."""
+
+    __table_args__ = (Index("ix_comparisoncell_run_row", "run_id", "row_index"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="comparisonrun.id", index=True)
+    row_index: int
+    prompt: str = Field(max_length=200)
+    model: str = Field(max_length=128)
+    variables: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    messages: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    reference: str | None = Field(default=None, sa_column=Column(Text))
+    output: str | None = Field(default=None, sa_column=Column(Text))
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    latency_s: float | None = None
+    cost_usd: float | None = None
+    finish_reason: str | None = Field(default=None, max_length=32)
+    scores: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    error: str | None = Field(default=None, max_length=2000)
+
+
+class Pipeline(SQLModel, table=True):
+    """A saved chain of steps; each step's output fills a variable of the steps after it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True, max_length=128)
+    description: str | None = Field(default=None, max_length=2000)
+    steps: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: str = Field(max_length=64)
+    updated_at: datetime = Field(default_factory=utcnow)
+    updated_by: str = Field(max_length=64)
+
+
+class PipelineRun(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    pipeline_id: int = Field(foreign_key="pipeline.id", index=True)
+    steps: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))  # the definition as it ran
+    dataset_version: str = Field(max_length=200)
+    rows: int = 0
+    settings: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    status: str = Field(max_length=16, index=True)  # running, succeeded, failed
+    summary: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))  # per-step figures
+    error: str | None = Field(default=None, max_length=2000)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    created_by: str = Field(max_length=64)
+    finished_at: datetime | None = None
+
+
+class PipelineOutput(SQLModel, table=True):
+    """One step's result for one input row."""
+
+    __table_args__ = (Index("ix_pipelineoutput_run_row", "run_id", "row_index"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="pipelinerun.id", index=True)
+    row_index: int
+    step_index: int
+    step_name: str = Field(max_length=128)
+    output: str | None = Field(default=None, sa_column=Column(Text))
+    value: float | None = None  # a metric step's number
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    latency_s: float | None = None
+    error: str | None = Field(default=None, max_length=2000)
