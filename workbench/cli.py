@@ -668,6 +668,10 @@ def build_parser() -> argparse.ArgumentParser:
     audit_list.add_argument("--target", help="Target type, e.g. user or model.")
     audit_list.add_argument("--limit", type=int, default=100)
 
+    from workbench.commands import register_all
+
+    register_all(commands, add)
+
     demo = commands.add_parser("demo", help="Demo content.", description="Demo content.")
     demo_sub = demo.add_subparsers(dest="demo_command", metavar="ACTION", parser_class=_Parser, required=True)
     add(demo_sub, "seed", cmd_demo_seed, "Add demo accounts (one per role) and demo content; keeps what exists.")

@@ -42,6 +42,7 @@ class Permission(str, Enum):
     VIEW_DATA_ROWS = "view_data_rows"
     MANAGE_DATA = "manage_data"
     RUN_INFERENCE = "run_inference"
+    MANAGE_PROMPTS = "manage_prompts"
     LAUNCH_JOBS = "launch_jobs"
     ANNOTATE = "annotate"
     VIEW_DASHBOARDS = "view_dashboards"
@@ -54,6 +55,7 @@ _DATA_SCIENTIST = {
     Permission.VIEW_DATA_ROWS,
     Permission.MANAGE_DATA,
     Permission.RUN_INFERENCE,
+    Permission.MANAGE_PROMPTS,
     Permission.LAUNCH_JOBS,
     Permission.VIEW_DASHBOARDS,
 }

@@ -95,7 +95,9 @@ def _forward_for(model):
     every prompt token."""
     import inspect
 
-    parameters = inspect.signature(model.forward).parameters
+    # A PEFT wrapper's forward takes **kwargs: read the names from the model it wraps.
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    parameters = inspect.signature(inner.forward).parameters
     cache_name = "cache" if "cache" in parameters else "past_key_values"
     extra = {"logits_to_keep": 1} if "logits_to_keep" in parameters else {}
 

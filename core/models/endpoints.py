@@ -137,13 +137,19 @@ def check(base_url: str, model: str, api_key_env: str | None, *, timeout: float 
 
 
 def chat(base_url: str, model: str, api_key_env: str | None, messages: list[dict], *, max_tokens: int = 256,
-         temperature: float = 0.0, timeout: float = 60.0, secrets: Mapping[str, Any] | None = None) -> dict[str, Any]:
+         temperature: float = 0.0, top_p: float = 1.0, seed: int | None = None, stop: list[str] | None = None,
+         timeout: float = 60.0, secrets: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """One chat completion: {'output', 'tokens_in', 'tokens_out', 'finish_reason'}."""
     import openai
 
+    extra: dict[str, Any] = {"top_p": top_p} if top_p < 1 else {}
+    if seed is not None:
+        extra["seed"] = seed
+    if stop:
+        extra["stop"] = stop[:4]  # the OpenAI API takes up to four stop strings
     try:
         response = client(base_url, api_key_env, timeout=timeout, secrets=secrets).chat.completions.create(
-            model=model, messages=messages, max_tokens=max_tokens, temperature=temperature)
+            model=model, messages=messages, max_tokens=max_tokens, temperature=temperature, **extra)
     except openai.OpenAIError as exc:
         raise _unreachable(base_url, exc) from None
     choice = response.choices[0]

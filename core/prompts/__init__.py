@@ -1,0 +1,1 @@
+"""Prompt templates: sandboxed Jinja2 rendering, immutable versions, labels, diffs."""
