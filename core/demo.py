@@ -21,11 +21,32 @@ DEMO_USERS = (
 DEMO_DATASETS = ("support-tickets", "support-chat-sft")
 
 
+# Two templates with two versions each: the second version of each is the one a team would iterate to.
+DEMO_TEMPLATES = (
+    ("ticket-summary", "Summarise a support ticket in one sentence for the queue view.", (
+        (None, "Summarise this support ticket in one sentence.\n\nSubject: {{ subject }}\n{{ body }}",
+         "First draft."),
+        ("You are a support lead. You write short, factual summaries without greetings.",
+         "Summarise the customer's problem in one sentence of at most 20 words.\n\n"
+         "Subject: {{ subject }}\nTicket: {{ body }}",
+         "System prompt, length limit."),
+    )),
+    ("ticket-reply", "Draft a first reply to a support ticket.", (
+        (None, "Write a reply to this customer.\n\n{{ body }}", "First draft."),
+        ("You are a friendly support agent for {{ product }}. Be brief and concrete; never invent order details.",
+         "Write a short first reply (at most three sentences) to this {{ priority }}-priority ticket.\n\n"
+         "Subject: {{ subject }}\n{{ body }}",
+         "Product persona, priority, length limit."),
+    )),
+)
+
+
 @dataclass(frozen=True)
 class DemoReport:
     users_created: list[str]
     logins_file: str
     datasets_created: list[str] = ()
+    templates_created: list[str] = ()
 
 
 def is_seeded(store: Store) -> bool:
@@ -50,7 +71,27 @@ def seed_demo(store: Store, *, actor: Actor) -> DemoReport:
     path = store.settings.home / DEMO_LOGINS_FILE
     previous = path.read_text() if path.exists() else "user\trole\tpassword\n"
     write_secret(path, previous + "".join(line + "\n" for line in lines))
-    return DemoReport(users_created=created, logins_file=str(path), datasets_created=seed_datasets(store, actor=actor))
+    datasets = seed_datasets(store, actor=actor)
+    templates = seed_templates(store, actor=actor)
+    return DemoReport(users_created=created, logins_file=str(path), datasets_created=datasets,
+                      templates_created=templates)
+
+
+def seed_templates(store: Store, *, actor: Actor) -> list[str]:
+    """The demo prompt templates, each with two versions; the second is labelled `production`."""
+    from core.prompts import templates
+
+    existing = {t.name for t in templates.list_templates(store, actor=actor)}
+    made = []
+    for name, description, versions in DEMO_TEMPLATES:
+        if name in existing:
+            continue
+        for system, body, note in versions:
+            latest, _ = templates.save_version(store, actor=actor, name=name, body=body, system=system, note=note,
+                                               description=description)
+        templates.set_label(store, actor=actor, ref=latest.ref, label="production")
+        made.append(name)
+    return made
 
 
 def seed_datasets(store: Store, *, actor: Actor) -> list[str]:

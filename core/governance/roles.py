@@ -94,6 +94,7 @@ _ACTION_WORDS = {
     Permission.VIEW_DATA_ROWS: "see dataset rows",
     Permission.MANAGE_DATA: "import, change or export datasets",
     Permission.RUN_INFERENCE: "run models",
+    Permission.MANAGE_PROMPTS: "save prompt templates and pipelines",
     Permission.LAUNCH_JOBS: "launch or cancel jobs",
     Permission.ANNOTATE: "rate model outputs",
     Permission.VIEW_DASHBOARDS: "see dashboards",
