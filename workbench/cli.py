@@ -473,35 +473,64 @@ def cmd_data_merge(args) -> int:
                                                            name=args.name))
 
 
+def _read_jsonl_objects(path: str) -> list[tuple[int, dict]]:
+    """(line number, object) for each non-blank line of a JSONL file."""
+    records = []
+    try:
+        handle = open(path, encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"{path} cannot be read ({exc.strerror}).") from None
+    with handle:
+        try:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise InvalidInput(f"{path}, line {number}: not valid JSON ({exc.msg}).") from None
+                if not isinstance(record, dict):
+                    raise InvalidInput(f"{path}, line {number}: expected a JSON object, not {type(record).__name__}.")
+                records.append((number, record))
+        except UnicodeDecodeError:
+            raise InvalidInput(f"{path} is not UTF-8 text.") from None
+    if not records:
+        raise InvalidInput(f"{path} holds no input lines.")
+    return records
+
+
 def cmd_generate(args) -> int:
     """Batched generation over a JSONL file: one JSON object out per line in, in input order."""
     from core.inference import engines
-    from core.inference.generate import GenerationSettings, generate_chats
+    from core.inference.generate import GenerationSettings
 
-    if args.template:
-        raise InvalidInput("Prompt templates are not available yet; give each line a 'prompt' field instead.")
-    conversations = []
-    with open(args.input, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InvalidInput(f"{args.input}, line {number}: not valid JSON ({exc.msg}).") from None
-            if not isinstance(record, dict) or not isinstance(record.get("prompt"), str):
-                raise InvalidInput(f"{args.input}, line {number}: expected an object with a text 'prompt' field.")
-            messages = [{"role": "system", "content": record["system"]}] if isinstance(record.get("system"), str) else []
-            conversations.append(messages + [{"role": "user", "content": record["prompt"]}])
-    if not conversations:
-        raise InvalidInput(f"{args.input} holds no prompts.")
     settings = GenerationSettings(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
                                   seed=args.seed, stop=tuple(args.stop or ()), batch_size=args.batch_size)
+    records = _read_jsonl_objects(args.input)
     store = _store()
-    model, tokenizer, _ = engines.chat_model_for(store, actor=_actor(args, store), name=args.model)
+    actor = _actor(args, store)
+    conversations = []
+    if args.template:
+        from core.prompts import templates
+
+        template = templates.get_version(store, actor=actor, ref=args.template)
+        for number, record in records:
+            try:
+                conversations.append(template.messages(record))
+            except InvalidInput as exc:
+                raise InvalidInput(f"{args.input}, line {number}: {exc.message}") from None
+    else:
+        for number, record in records:
+            if not isinstance(record.get("prompt"), str):
+                raise InvalidInput(f"{args.input}, line {number}: expected a text 'prompt' field "
+                                   "(or pass --template to fill a template's variables from each line).")
+            system = [{"role": "system", "content": record["system"]}] if isinstance(record.get("system"), str) else []
+            conversations.append(system + [{"role": "user", "content": record["prompt"]}])
+    engines.chat_model_info(store, actor=actor, name=args.model)  # a wrong model fails before anything loads
     progress = None if args.json or not sys.stderr.isatty() else \
         (lambda done, total: print(f"\r{done}/{total} prompts", end="", file=sys.stderr, flush=True))
-    results = generate_chats(model, tokenizer, conversations, settings, progress=progress)
+    results = engines.complete_chats(store, actor=actor, model=args.model, conversations=conversations,
+                                     settings=settings, progress=progress)
     if progress:
         print(file=sys.stderr)
     for result in results:
@@ -647,12 +676,13 @@ def build_parser() -> argparse.ArgumentParser:
     data_overlap.add_argument("--column", help="Column to compare (default: the training text of the detected format).")
     data_overlap.add_argument("--threshold", type=float, default=0.8, help="Near-duplicate similarity threshold.")
 
-    generate = add(commands, "generate", cmd_generate, "Generate answers for a JSONL file of prompts with a local "
-                                                         "chat model (batched; greedy unless --temperature is set).")
+    generate = add(commands, "generate", cmd_generate, "Generate answers for a JSONL file with a registered chat "
+                                                         "model (batched; greedy unless --temperature is set).")
     generate.add_argument("--model", default="smollm2-135m-instruct", help="Registered chat model.")
     generate.add_argument("--input", required=True, help="JSONL file; each line an object with a 'prompt' field "
-                                                         "(and optionally 'system').")
-    generate.add_argument("--template", metavar="NAME@VERSION", help="Prompt template (comes with prompt templates).")
+                                                         "(and optionally 'system'), or the template's variables.")
+    generate.add_argument("--template", metavar="NAME@VERSION", help="Prompt template whose variables each input line "
+                                                                     "fills (NAME, NAME@3 or NAME@production).")
     generate.add_argument("--max-new-tokens", type=int, default=128)
     generate.add_argument("--temperature", type=float, default=0.0, help="0 means greedy decoding.")
     generate.add_argument("--top-p", type=float, default=1.0)
