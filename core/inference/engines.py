@@ -71,12 +71,26 @@ def chat_model_for(store: Store, *, actor: Actor, name: str):
     return model, tokenizer, info
 
 
-def tokenizer_for(store: Store, *, actor: Actor, name: str):
-    """The tokenizer of a local model or adapter (None for an endpoint, which counts its own tokens)."""
-    info = chat_model_info(store, actor=actor, name=name)
+@lru_cache(maxsize=8)
+def _tokenizer(path: str):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+
+
+def chat_prompt_text(store: Store, *, actor: Actor, model: str, messages: list[dict]) -> str | None:
+    """The exact text the model reads for `messages` under its chat template (tokenizer only, no weights);
+    None for an endpoint, whose server applies its own template."""
+    info = chat_model_info(store, actor=actor, name=model)
     if info.kind == "openai":
         return None
-    return _loaded(store, actor, info)[1]
+    path = info.path
+    if info.kind == "adapter":
+        path = registry.get_model(store, actor=actor, name=info.base_model).path
+    tokenizer = _tokenizer(path)
+    if not getattr(tokenizer, "chat_template", None):
+        raise InvalidInput(f"'{model}' has no chat template; choose an instruction-tuned chat model.")
+    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
 
 def _endpoint_chats(info: registry.ModelInfo, conversations: list[list[dict]], settings: GenerationSettings,
