@@ -229,3 +229,35 @@ class PipelineOutput(SQLModel, table=True):
     tokens_out: int | None = None
     latency_s: float | None = None
     error: str | None = Field(default=None, max_length=2000)
+
+
+class Job(SQLModel, table=True):
+    """A long piece of work: this row, a run folder and an operating-system process (or a Ray job)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)  # finetune
+    name: str = Field(max_length=200)
+    status: str = Field(max_length=16, index=True)  # queued, running, succeeded, failed, cancelled, interrupted
+    config: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    run_dir: str = Field(max_length=1024)
+    gpus: int = 0  # GPUs asked for; 0 runs on CPU
+    devices: list[int] | None = Field(default=None, sa_column=Column(JSON))  # GPU indices it was given
+    launcher: str = Field(default="local", max_length=16)  # local, ray
+    external_id: str | None = Field(default=None, max_length=200)  # the Ray submission id
+    pid: int | None = None
+    host: str | None = Field(default=None, max_length=255)
+    step: int = 0
+    max_steps: int | None = None
+    attempt: int = 0  # how many times a process was started for it
+    resume: bool = False  # the next start continues from the last complete checkpoint
+    cancel_requested: bool = False
+    sweep_id: str | None = Field(default=None, max_length=64, index=True)
+    metrics: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))  # latest loss, eval loss, tokens/s
+    error: str | None = Field(default=None, max_length=2000)
+    adapter_path: str | None = Field(default=None, max_length=1024)
+    model: str | None = Field(default=None, max_length=128)  # the adapter's registered name
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    created_by: str = Field(max_length=64, index=True)
+    started_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    finished_at: datetime | None = None
