@@ -10,7 +10,7 @@ actor = auth.require_page(Permission.VIEW_DATA_ROWS)
 from core.data import export, ingest, overlap, pii, profile, redact, transform, versions  # noqa: E402
 from core.models import registry  # noqa: E402
 from workbench import services, uploads  # noqa: E402
-from workbench.ui import charts, errors, profile_view, tables  # noqa: E402
+from workbench.ui import charts, data_view, errors, profile_view, tables  # noqa: E402
 from workbench.ui.text import inert  # noqa: E402
 
 store = services.store()
@@ -19,8 +19,8 @@ st.header("Data")
 with st.expander("Import a file", expanded=not versions.count_datasets(store), icon=":material/upload:"):
     upload = st.file_uploader("CSV, TSV, JSONL, JSON, Parquet or Excel file", key="data.upload",
                               type=["csv", "tsv", "txt", "jsonl", "json", "parquet", "xlsx"])
-    default_name = upload.name.rsplit(".", 1)[0].replace(" ", "-")[:128] if upload else ""
-    name = st.text_input("Dataset name", value=default_name, key="data.import_name",
+    data_view.default_import_name(upload, key="data.import_name")
+    name = st.text_input("Dataset name", key="data.import_name",
                          help="An existing name gets a new version; identical content is stored once.")
     skip = st.checkbox("Skip malformed rows instead of refusing the file", key="data.skip_bad_rows")
     if st.button("Import", type="primary", disabled=upload is None, key="data.import"):
@@ -35,6 +35,7 @@ with st.expander("Import a file", expanded=not versions.count_datasets(store), i
                 st.warning(f"{len(result.skipped):,} malformed row(s) skipped, listed below.")
                 tables.show([{"Line": s.line, "Reason": s.reason} for s in result.skipped])
             st.session_state["data.selected"] = result.version.dataset
+            st.session_state[f"data.version.{result.version.dataset}"] = result.version.version
 
 datasets = versions.list_datasets(store, actor=actor)
 if not datasets:
@@ -42,19 +43,21 @@ if not datasets:
     st.stop()
 
 names = [d.name for d in datasets]
+data_view.select_pending()
 left, right = st.columns([3, 1])
 chosen = left.selectbox("Dataset", names, key="data.selected")
 history = versions.list_versions(store, actor=actor, name=chosen)
 number = right.selectbox("Version", [v.version for v in history], key=f"data.version.{chosen}")
 version = next(v for v in history if v.version == number)
-st.caption(f"{inert(version.ref)} · {version.rows:,} rows · {version.transformation} of {inert(version.source)} · "
+st.caption(f"{inert(version.ref)} · {version.rows:,} rows · {inert(data_view.origin(version))} · "
            f"by {inert(version.created_by)} on {version.created_at:%Y-%m-%d %H:%M} UTC · sha256 {version.sha256[:12]}")
+data_view.show_flash()
 
 profile_tab, rows_tab, lineage_tab, redact_tab, overlap_tab = st.tabs(
     ["Profile", "Rows", "Versions & lineage", "Transform & export", "Train/eval overlap"])
 
 with profile_tab, errors.shown_to_user():
-    chat_models = [m.name for m in registry.list_models(store, actor=actor, task="chat") if m.path]
+    chat_models = data_view.tokenizer_models(registry.list_models(store, actor=actor, task="chat"))
     c1, c2, c3 = st.columns(3)
     options = profile.ProfileOptions(
         tokenizer_model=c1.selectbox("Tokenizer of", chat_models, key="data.tokenizer") if chat_models else "",
@@ -84,9 +87,7 @@ with rows_tab, errors.shown_to_user():
 
 with lineage_tab, errors.shown_to_user():
     charts.lineage_graph(versions.lineage(store, actor=actor, ref=version.ref).to_dict())
-    tables.show([{"Version": v.ref, "Rows": v.rows, "Made by": v.transformation, "From": v.source,
-                  "Parents": ", ".join(v.parents), "Who": v.created_by, "When": v.created_at.strftime("%Y-%m-%d %H:%M"),
-                  "Details": str(v.stats)} for v in history])
+    data_view.lineage_table(history)
 
 with redact_tab, errors.shown_to_user():
     st.markdown("**Redact personal data** into a new version; this version stays as it is.")
@@ -95,8 +96,7 @@ with redact_tab, errors.shown_to_user():
     if st.button("Redact into a new version", key="data.redact", disabled=not types):
         with st.spinner("Redacting..."):
             result = redact.redact_version(store, actor=actor, ref=version.ref, types=types)
-        counts = ", ".join(f"{pii.PII_TYPES[k].label.lower()}: {v:,}" for k, v in result.counts.items())
-        st.success(f"{inert(result.version.ref)} made from {inert(result.parent.ref)} ({counts or 'nothing to redact'}).")
+        data_view.done(data_view.redaction_message(result), show=result.version)
     st.markdown("**Clean and split** into new versions")
     c1, c2, c3 = st.columns(3)
     near = c1.checkbox("Near-duplicates too", key="data.dedupe_near", help="MinHash over word 3-grams, similarity 0.8.")
@@ -108,9 +108,17 @@ with redact_tab, errors.shown_to_user():
     share = c3.slider("Evaluation share", 0.05, 0.5, 0.1, 0.05, key="data.eval_share")
     if c3.button("Split into train and eval", key="data.split"):
         made = transform.split_version(store, actor=actor, ref=version.ref, eval_share=share)
+    st.markdown(f"**Merge** {inert(version.ref)} with the latest version of other datasets")
+    c1, c2, c3 = st.columns([2, 1, 1], vertical_alignment="bottom")
+    others = c1.multiselect("Merge with", [n for n in names if n != version.dataset],
+                            key=f"data.merge_with.{chosen}",
+                            help="Rows are stacked; columns missing on one side are left empty.")
+    merged_name = c2.text_input("Merged dataset name", f"{version.dataset}-merged", key=f"data.merge_name.{chosen}")
+    if c3.button("Merge into a new dataset", key="data.merge", disabled=not others):
+        made = transform.merge_versions(store, actor=actor, refs=[version.ref, *others], name=merged_name)
     if made:
-        st.success("Made " + ", ".join(f"{inert(v.ref)} ({v.rows:,} rows)" for v in made.versions)
-                   + (f"; {made.removed:,} rows removed." if made.removed else "."))
+        data_view.done(data_view.made_message(made),
+                       show=made.versions[0] if len(made.versions) == 1 else None)
     st.markdown("**Export**")
     fmt = st.selectbox("Format", export.EXPORT_FORMATS, key="data.export_format",
                        help="CSV and Excel neutralise cells a spreadsheet would run as formulas.")

@@ -1,11 +1,14 @@
 """The Data page on real demo datasets: profile, lineage, redaction, export and overlap, without an exception."""
+import json
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.data import versions
+from core.data import ingest, versions
 from core.demo import seed_datasets
 from core.governance import logins
 from core.governance.roles import SYSTEM, Role
+from core.models import registry
 from tests.conftest import PASSWORD
 from tests.pages.test_pages import ROOT
 
@@ -36,7 +39,7 @@ def test_profiling_the_demo_tickets_shows_alerts_and_readiness(data_page):
     frames = [df.value for df in app.dataframe]
     alerts = next(f for f in frames if "Finding" in f.columns)
     assert alerts["Finding"].str.contains("personal data").any()
-    assert alerts["Severity"].iloc[0].endswith("high")
+    assert alerts["Severity"].iloc[0] == "High"
 
 
 @pytest.mark.slow
@@ -64,3 +67,110 @@ def test_overlap_and_export_run(data_page):
     assert {m.label for m in app.metric} >= {"Exact copies", "Near-duplicates", "Contaminated"}
     _button(app, "Prepare download").click().run()
     assert not app.exception
+
+
+def _caption(app, start):
+    return next(c.value.replace("\\", "") for c in app.caption if c.value.replace("\\", "").startswith(start))
+
+
+def _flash(app):
+    return " | ".join(s.value.replace("\\", "") for s in app.success)
+
+
+def test_an_upload_names_the_dataset_after_its_file_without_overwriting_what_the_user_types(data_page, models_store):
+    app = data_page
+    app.file_uploader(key="data.upload").set_value(("tickets.csv", b"subject,body\nhi,hello\n", "text/csv")).run()
+    assert app.text_input(key="data.import_name").value == "tickets"
+    app.text_input(key="data.import_name").input("my-tickets").run()
+    app.checkbox(key="data.skip_bad_rows").check().run()  # any later run keeps the typed name
+    assert app.text_input(key="data.import_name").value == "my-tickets"
+    app.file_uploader(key="data.upload").set_value(("Orders export (2).csv", b"id,total\n1,2\n", "text/csv")).run()
+    assert app.text_input(key="data.import_name").value == "Orders-export-2"
+    _button(app, "Import").click().run()
+    assert not app.exception
+    assert versions.get_version(models_store, actor=SYSTEM, ref="Orders-export-2").rows == 1
+    assert app.selectbox(key="data.selected").value == "Orders-export-2"
+
+
+def test_the_caption_says_where_a_version_came_from(data_page):
+    app = data_page
+    assert "· Imported from support-chat-sft.jsonl ·" in _caption(app, "support-chat-sft@1 ·")
+    app.selectbox(key="data.selected").set_value("support-tickets").run()
+    _button(app, "Redact into a new version").click().run()
+    caption = _caption(app, "support-tickets@2 ·")
+    assert "· Redacted from support-tickets@1 ·" in caption and "redaction of" not in caption
+
+
+def test_a_redaction_shows_the_new_version_in_the_pickers_and_lineage_at_once(data_page):
+    app = data_page
+    app.selectbox(key="data.selected").set_value("support-tickets").run()
+    _button(app, "Redact into a new version").click().run()
+    assert not app.exception
+    assert "support-tickets@2 made from support-tickets@1" in _flash(app)
+    picker = app.selectbox(key="data.version.support-tickets")
+    assert picker.options == ["2", "1"] and picker.value == 2
+    lineage = next(df.value for df in app.dataframe if "Made by" in df.value.columns)
+    assert list(lineage["Version"]) == ["support-tickets@2", "support-tickets@1"]
+    assert list(lineage["Rows"]) == ["3,000", "3,000"]
+    assert list(lineage["Parents"]) == ["support-tickets@1", ""]
+    assert list(lineage["From"]) == ["", "support-tickets.csv"]
+    app.run()  # the message is shown once
+    assert "made from" not in _flash(app)
+
+
+def test_dedupe_split_and_merge_show_their_versions_at_once(data_page, models_store, tmp_path):
+    file = tmp_path / "notes.csv"
+    file.write_text("note\nreset my password\nReset  my password\nwhere is my order\n")
+    ingest.import_file(models_store, actor=SYSTEM, path=file, name="notes")
+    app = data_page.run()
+    app.selectbox(key="data.selected").set_value("notes").run()
+    _button(app, "Remove duplicates").click().run()
+    assert not app.exception
+    assert "Made notes@2 (2 rows); 1 rows removed." in _flash(app)
+    assert app.selectbox(key="data.version.notes").value == 2
+    assert "· Duplicates removed from notes@1 ·" in _caption(app, "notes@2 ·")
+    _button(app, "Remove duplicates").click().run()
+    assert "Nothing to change: notes@2 already holds this content." in _flash(app)
+
+    _button(app, "Split into train and eval").click().run()
+    assert not app.exception
+    assert {"notes-train", "notes-eval"} <= set(app.selectbox(key="data.selected").options)
+    assert "Made notes-train@1 (1 rows), notes-eval@1 (1 rows)." in _flash(app)
+
+    app.multiselect(key="data.merge_with.notes").select("support-chat-sft").run()
+    _button(app, "Merge into a new dataset").click().run()
+    assert not app.exception
+    assert app.selectbox(key="data.selected").value == "notes-merged"
+    assert "· Merged from notes@2, support-chat-sft@1 ·" in _caption(app, "notes-merged@1 ·")
+
+
+def test_the_tokenizer_picker_lists_only_local_chat_models_with_a_tokenizer(data_page, models_store, tmp_path):
+    with_tokenizer = tmp_path / "adapter"
+    with_tokenizer.mkdir()
+    (with_tokenizer / "tokenizer_config.json").write_text("{}")
+    (tmp_path / "bare").mkdir()
+    for name, kind, task, path in (("endpoint", "openai", "chat", None), ("my-adapter", "adapter", "chat", with_tokenizer),
+                                   ("no-tokenizer", "hf_local", "chat", tmp_path / "bare"),
+                                   ("gone", "hf_local", "chat", tmp_path / "missing"),
+                                   ("embedder", "hf_local", "embedding", with_tokenizer)):
+        registry.register_model(models_store, actor=SYSTEM, name=name, kind=kind, task=task, source="test",
+                                path=str(path) if path else None)
+    app = data_page.run()
+    assert app.selectbox(key="data.tokenizer").options == ["smollm2-135m-instruct"]
+
+
+def test_a_profile_shows_readable_format_and_plain_severity_words(data_page, models_store, tmp_path):
+    rows = [{"messages": [{"role": "user", "content": f"Question number {i}?"},
+                          {"role": "assistant", "content": "Thanks, we will reply soon."}],
+             "note": f"Customer {i} writes from user{i}@example.com"} for i in range(6)]
+    file = tmp_path / "chat.jsonl"
+    file.write_text("\n".join(json.dumps(r) for r in rows))
+    ingest.import_file(models_store, actor=SYSTEM, path=file, name="tiny-chat")
+    app = data_page.run()
+    app.selectbox(key="data.selected").set_value("tiny-chat").run()
+    _button(app, "Profile this version").click().run()
+    assert not app.exception, app.exception
+    metric = next(m for m in app.metric if m.label == "Fine-tuning format")
+    assert metric.value == "Chat" and "Chat messages" in metric.proto.help
+    alerts = next(df.value for df in app.dataframe if "Finding" in df.value.columns)
+    assert set(alerts["Severity"]) <= {"High", "Medium", "Low"} and alerts["Severity"].iloc[0] == "High"

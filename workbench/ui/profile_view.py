@@ -1,12 +1,18 @@
 """Draws a dataset profile (the dict core.data.profile returns). Values from the data go into tables only."""
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from workbench.ui import charts, tables
 from workbench.ui.text import inert
 
-SEVERITY_ICONS = {"high": "🔴 high", "medium": "🟠 medium", "low": "🔵 low"}
+# Plain words, not emoji: a browser without an emoji font draws those as empty boxes. Colour comes from the cell style.
+SEVERITY_LABELS = {"high": "High", "medium": "Medium", "low": "Low"}
+SEVERITY_COLOURS = {"High": "#c92a2a", "Medium": "#d9480f", "Low": "#1971c2"}
+# st.metric cuts long values with an ellipsis, so the format metric shows a short name; the full one is its help.
+FORMAT_SHORT = {"chat": "Chat", "prompt_completion": "Completion", "instruction_response": "Instruction",
+                "preference": "Preference", "unknown": "None"}
 
 
 def summary(report: dict) -> None:
@@ -15,7 +21,8 @@ def summary(report: dict) -> None:
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Rows", f"{report['rows']:,}", border=True)
     c2.metric("Columns", len(report["columns"]), border=True)
-    c3.metric("Fine-tuning format", fmt["label"], help=fmt["explanation"], border=True)
+    c3.metric("Fine-tuning format", FORMAT_SHORT.get(fmt["format"], fmt["label"]),
+              help=f"**{fmt['label']}**. {inert(fmt['explanation'])}", border=True)
     c4.metric("Alerts", len(alerts), help="high / medium / low: "
               + " / ".join(str(sum(a["severity"] == s for a in alerts)) for s in ("high", "medium", "low")), border=True)
     note = f"Profiled in {report['elapsed_s']:.1f} s" + (" (from the cache)" if report.get("cached") else "")
@@ -29,14 +36,17 @@ def alerts(report: dict) -> None:
     if not report["alerts"]:
         st.success("No alerts: nothing stands out in this dataset.")
         return
-    tables.show([{"Severity": SEVERITY_ICONS[a["severity"]], "Column": a["column"] or "(whole dataset)",
-                  "Finding": a["message"]} for a in report["alerts"]])
+    frame = pd.DataFrame([{"Severity": SEVERITY_LABELS[a["severity"]], "Column": a["column"] or "(whole dataset)",
+                           "Finding": a["message"]} for a in report["alerts"]])
+    styled = frame.style.map(lambda label: f"color: {SEVERITY_COLOURS[label]}; font-weight: 600", subset=["Severity"])
+    st.dataframe(styled, hide_index=True, width="stretch")
 
 
 def columns_table(report: dict) -> None:
     tables.show([
-        {"Column": c["name"], "Type": c["type"], "Count": c["count"], "Missing": f"{c['missing_share']:.1%}",
-         "Distinct": c.get("distinct", ""), "Top values": ", ".join(f"{t['value'][:30]} ({t['count']})" for t in c.get("top", [])[:3])}
+        {"Column": c["name"], "Type": c["type"], "Count": f"{c['count']:,}", "Missing": f"{c['missing_share']:.1%}",
+         "Distinct": f"{c['distinct']:,}" if isinstance(c.get("distinct"), int) else "",
+         "Top values": ", ".join(f"{t['value'][:30]} ({t['count']:,})" for t in c.get("top", [])[:3])}
         for c in report["columns"]
     ])
 

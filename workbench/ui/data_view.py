@@ -1,0 +1,134 @@
+"""Pieces of the Data page: the upload's default name, outcome messages shown after a rerun, version captions,
+the lineage table and the tokenizer picker's choices."""
+from __future__ import annotations
+
+import re
+from pathlib import Path, PurePath
+
+import streamlit as st
+
+from core.data import pii
+from core.data.versions import VersionInfo
+from core.models.files import TOKENIZER_FILES
+from core.models.registry import ModelInfo
+from workbench.ui import tables
+from workbench.ui.text import inert
+
+FLASH_KEY = "data.flash"
+GOTO_KEY = "data.goto"
+_NAME_FOR_KEY = "data.import_name_for"  # the uploaded file whose derived name the name box was last given
+
+
+def dataset_name_for(file_name: str) -> str:
+    """A valid dataset name from a file name: `tickets.csv` -> `tickets`, `My export (1).xlsx` -> `My-export-1`."""
+    stem = PurePath(file_name).name
+    stem = stem.rsplit(".", 1)[0] if "." in stem.lstrip(".") else stem.lstrip(".")
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-._")[:128].rstrip("-._")
+
+
+def default_import_name(upload, *, key: str) -> None:
+    """Puts the name derived from a newly uploaded file into the name box `key`, once per file: whatever the user
+    types afterwards stays, and only another upload replaces it. Call before the text input is drawn."""
+    if upload is None:
+        st.session_state.pop(_NAME_FOR_KEY, None)
+        return
+    file_id = getattr(upload, "file_id", None) or upload.name
+    if st.session_state.get(_NAME_FOR_KEY) != file_id:
+        st.session_state[_NAME_FOR_KEY] = file_id
+        st.session_state[key] = dataset_name_for(upload.name)
+
+
+def done(message: str, *, show: VersionInfo | None = None) -> None:
+    """Reruns the page so that pickers and tables include what was just made, then shows `message` (Markdown,
+    already made inert) above the tabs; `show` becomes the selected dataset version."""
+    st.session_state[FLASH_KEY] = message
+    if show is not None:
+        st.session_state[GOTO_KEY] = (show.dataset, show.version)
+    st.rerun()
+
+
+def select_pending() -> None:
+    """Selects the version `done(show=...)` asked for. Call before the Dataset and Version pickers are drawn."""
+    goto = st.session_state.pop(GOTO_KEY, None)
+    if goto:
+        dataset, number = goto
+        st.session_state["data.selected"] = dataset
+        st.session_state[f"data.version.{dataset}"] = number
+
+
+def show_flash() -> None:
+    """The message `done` left, if any. The container is drawn either way, so the elements after it keep their
+    place and the tabs below stay on the tab the user was on."""
+    slot = st.container()
+    if FLASH_KEY in st.session_state:
+        slot.success(st.session_state.pop(FLASH_KEY))
+
+
+def origin(version: VersionInfo) -> str:
+    """How a version came to be, as a reader would say it: "Imported from tickets.csv", "Redacted from tickets@2"."""
+    parents = ", ".join(version.parents) or version.source
+    params = version.params or {}
+    match version.transformation:
+        case "import":
+            return f"Imported from {version.source}"
+        case "redact":
+            return f"Redacted from {parents}"
+        case "dedupe":
+            return ("Exact and near duplicates" if params.get("near") else "Duplicates") + f" removed from {parents}"
+        case "filter":
+            return f"Filtered from {parents}"
+        case "split":
+            part = params.get("part")
+            return f"{part.capitalize()} split of {parents}" if part else f"Split from {parents}"
+        case "merge":  # in the order they were stacked
+            return "Merged from " + (", ".join(params["refs"]) if params.get("refs") else parents)
+        case other:
+            return f"{other.capitalize()} of {parents}"
+
+
+def lineage_table(history: list[VersionInfo]) -> None:
+    # "From" names the file of an import; for the rest the parents say it (and the caption above reads it out).
+    tables.show([{"Version": v.ref, "Rows": f"{v.rows:,}", "Made by": v.transformation,
+                  "From": v.source if v.transformation == "import" else "",
+                  "Parents": ", ".join(v.parents), "Who": v.created_by, "When": v.created_at.strftime("%Y-%m-%d %H:%M"),
+                  "Details": _details(v.stats)} for v in history])
+
+
+def _details(stats: dict) -> str:
+    """`{"removed": 12, "format": "csv"}` -> `removed 12 · format csv` (nested values kept short)."""
+    parts = []
+    for key, value in (stats or {}).items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in value.items()) or "none"
+        elif isinstance(value, list):
+            value = ", ".join(map(str, value[:5])) + (" ..." if len(value) > 5 else "") if value else "none"
+        elif isinstance(value, int) and not isinstance(value, bool):
+            value = f"{value:,}"
+        parts.append(f"{key.replace('_', ' ')} {value}")
+    return " · ".join(parts)
+
+
+def tokenizer_models(models: list[ModelInfo]) -> list[str]:
+    """Chat models on this machine whose folder holds a tokenizer. Adapters (their tokenizer, if any, belongs to a
+    base model), OpenAI-compatible endpoints (no local files) and embedding models are left out."""
+    return [m.name for m in models
+            if m.task == "chat" and m.is_local and m.path and Path(m.path).is_dir()
+            and any((Path(m.path) / name).is_file() for name in TOKENIZER_FILES)]
+
+
+def redaction_message(result) -> str:
+    """`tickets@3 made from tickets@2 (e-mail: 4, phone: 1).`, or why no new version was made."""
+    counts = ", ".join(f"{pii.PII_TYPES[k].label.lower()}: {v:,}" for k, v in result.counts.items())
+    if result.version.ref == result.parent.ref:
+        return f"Nothing to redact in {inert(result.parent.ref)}; no new version was made."
+    message = f"{inert(result.version.ref)} made from {inert(result.parent.ref)} ({counts or 'nothing to redact'})"
+    return message + ("." if result.created else "; the same content was already stored, so nothing new was saved.")
+
+
+def made_message(made, *, verb: str = "Made") -> str:
+    """`Made tickets@3 (2,950 rows); 50 rows removed.`, or that nothing changed when the result is the parent."""
+    parent_refs = {p.ref for p in made.parents}
+    if all(v.ref in parent_refs for v in made.versions):
+        return f"Nothing to change: {', '.join(inert(v.ref) for v in made.versions)} already holds this content."
+    return (f"{verb} " + ", ".join(f"{inert(v.ref)} ({v.rows:,} rows)" for v in made.versions)
+            + (f"; {made.removed:,} rows removed." if made.removed else "."))
