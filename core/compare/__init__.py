@@ -1,0 +1,38 @@
+"""Comparison runs: a grid of prompt versions x models over typed inputs or rows of a dataset version."""
+from core.compare.runs import (
+    EXPORT_FORMATS,
+    MAX_COLUMNS,
+    MAX_ROWS,
+    CellInfo,
+    RunInfo,
+    RunSummary,
+    cells_frame,
+    delete_run,
+    export_bytes,
+    export_run,
+    get_run,
+    grid_frame,
+    list_runs,
+    run_comparison,
+    summary,
+    word_diff,
+)
+
+__all__ = [
+    "EXPORT_FORMATS",
+    "MAX_COLUMNS",
+    "MAX_ROWS",
+    "CellInfo",
+    "RunInfo",
+    "RunSummary",
+    "cells_frame",
+    "delete_run",
+    "export_bytes",
+    "export_run",
+    "get_run",
+    "grid_frame",
+    "list_runs",
+    "run_comparison",
+    "summary",
+    "word_diff",
+]
