@@ -1,0 +1,1 @@
+"""LoRA / QLoRA fine-tuning: the config, the training entry a job process runs, pre-flight checks."""
