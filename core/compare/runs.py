@@ -19,6 +19,7 @@ import io
 import json
 import math
 import re
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -419,10 +420,11 @@ def run_comparison(store: Store, *, actor: Actor, prompts: list[str], models: li
         for number, model in enumerate(plan.models):
             offset = number * len(conversations)
             report = (lambda done, _all, offset=offset: progress(offset + done, total)) if progress else None
+            started = time.perf_counter()
             generations = engines.complete_chats(store, actor=actor, model=model.name,
                                                  conversations=[c[2] for c in conversations],
                                                  settings=settings, progress=report)
-            _store_cells(store, run_id, plan, model, conversations, generations)
+            _store_cells(store, run_id, plan, model, conversations, generations, time.perf_counter() - started)
     except BaseException as exc:
         message = exc.message if isinstance(exc, WorkbenchError) else \
             f"Unexpected failure ({type(exc).__name__}); see the workbench log."
@@ -432,7 +434,7 @@ def run_comparison(store: Store, *, actor: Actor, prompts: list[str], models: li
     return get_run(store, actor=actor, run_id=run_id)
 
 
-def _store_cells(store: Store, run_id: int, plan: _Plan, model, conversations, generations) -> None:
+def _store_cells(store: Store, run_id: int, plan: _Plan, model, conversations, generations, seconds: float) -> None:
     from core.inference import engines
     from core.metrics import score_pairs
 
@@ -449,6 +451,16 @@ def _store_cells(store: Store, run_id: int, plan: _Plan, model, conversations, g
                 cost_usd=engines.cost_usd(model, generation.tokens_in, generation.tokens_out),
                 finish_reason=generation.finish_reason,
                 scores={metric: values[n] for metric, values in scores.items()}))
+        # Local models answer in batches and an answer's latency is its batch's wall time, so the model's
+        # throughput is the honest speed figure: its tokens over its generating time (the batches' times, without
+        # loading the model; for an endpoint, the wall time of its concurrent requests).
+        generating = seconds if model.kind == "openai" else sum({g.latency_s for g in generations})
+        run = session.get(ComparisonRun, run_id)
+        timing = dict(run.settings.get("model_timing") or {})
+        timing[model.name] = {"seconds": round(generating, 4), "wall_seconds": round(seconds, 4),
+                              "tokens_out": sum(g.tokens_out for g in generations), "answers": len(generations)}
+        run.settings = {**run.settings, "model_timing": timing}
+        session.add(run)
 
 
 def _finish(store: Store, actor: Actor, run_id: int, status: str, error: str | None) -> None:
@@ -618,6 +630,14 @@ def _mean(values) -> float | None:
     return sum(present) / len(present) if present else None
 
 
+def _throughput(run: RunInfo, model: str) -> float | None:
+    """Tokens per second the model generated over the whole run (all its answers, all prompt versions)."""
+    timing = (run.settings.get("model_timing") or {}).get(model)
+    if not timing or not timing.get("seconds"):
+        return None
+    return timing["tokens_out"] / timing["seconds"]
+
+
 def default_win_metric(run: RunInfo) -> str | None:
     """The first reference metric of the run, else its first metric."""
     for metric in run.metrics:
@@ -627,8 +647,9 @@ def default_win_metric(run: RunInfo) -> str | None:
 
 
 def summary(run: RunInfo, *, metric: str | None = None) -> RunSummary:
-    """Per prompt x model column: cells, mean of each score, mean latency and tokens/s, tokens, total cost, and
-    how many rows it won by `metric` (alone: `wins`; sharing the best value: `ties`)."""
+    """Per prompt x model column: cells, mean of each score, mean latency and tokens/s, tokens, total cost, the
+    model's throughput over the run, and how many rows it won by `metric` (alone: `wins`; sharing the best value:
+    `ties`)."""
     metric = default_win_metric(run) if metric is None else _check_metric(run, metric)
     by_column: dict[tuple[str, str], list[CellInfo]] = {column: [] for column in run.columns}
     for cell in run.cells:
@@ -664,6 +685,7 @@ def summary(run: RunInfo, *, metric: str | None = None) -> RunSummary:
             "tokens_in": sum(c.tokens_in or 0 for c in cells),
             "tokens_out": sum(c.tokens_out or 0 for c in cells),
             "cost_usd": sum(c.cost_usd or 0.0 for c in cells),
+            "model_tokens_per_s": _throughput(run, model),
             "wins": wins.get((prompt, model), 0),
             "ties": ties.get((prompt, model), 0),
         })

@@ -93,8 +93,11 @@ def test_a_grid_over_dataset_rows_matches_direct_generation_scores_and_prices(mo
         assert cell.tokens_per_s == pytest.approx(cell.tokens_out / cell.latency_s)
         assert 0 < cell.tokens_out <= 16 and cell.finish_reason in ("stop", "length")
 
+    timing = run.settings["model_timing"][CHAT]
+    assert timing["answers"] == 6 and timing["tokens_out"] == sum(c.tokens_out for c in run.cells)
     report = runs.summary(run)
     assert report.metric == "bleu"
+    assert all(row["model_tokens_per_s"] == pytest.approx(timing["tokens_out"] / timing["seconds"]) for row in report.rows)
     table = {row["prompt"]: row for row in report.rows}
     for prompt, row in table.items():
         cells = [c for c in run.cells if c.prompt == prompt]
