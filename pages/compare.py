@@ -39,7 +39,8 @@ with errors.shown_to_user():
             mode = st.radio("Input", modes, horizontal=True, key="compare.mode")
             request: dict = {}
             if mode == "Typed input":
-                row = {name: st.text_area(name, key=f"compare.var.{name}", height=80) for name in variables}
+                typed = {name: st.text_area(name, key=f"compare.var.{name}", height=80) for name in variables}
+                row = {name: value for name, value in typed.items() if value.strip()}
                 reference = st.text_input("Reference answer (optional)", key="compare.reference_text",
                                           help="Turns on BLEU, chrF, ROUGE and exact match.")
                 reference_key = compare_view.typed_reference_key(variables)

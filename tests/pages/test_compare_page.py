@@ -15,6 +15,7 @@ from core.prompts import templates
 from tests.conftest import PASSWORD
 from tests.core.models.helpers import SERVER_KEY, openai_server
 from workbench.navigation import PAGES_DIR
+from workbench.ui.text import inert
 
 PAGE = str(PAGES_DIR / "compare.py")
 CHAT = bundled.CHAT_MODEL.name
@@ -151,6 +152,19 @@ def test_hostile_outputs_render_as_inert_text(store, people, remote):
         assert not getattr(element.proto, "allow_html", False)
     diff = next(m.value for m in app.markdown if "~~" in m.value or "\\*\\*bold" in m.value)
     assert "\\<script\\>" in diff and "\\!\\[x\\]" in diff
+
+
+def test_a_variable_left_empty_is_one_sentence_and_runs_nothing(store, people, remote):
+    _ask_templates(store)
+    app = _open(store)
+    app.multiselect(key="compare.prompts").set_value(["ask@1"])
+    app.multiselect(key="compare.models").set_value(["remote"]).run()
+    app.text_area(key="compare.var.question").input("   ")
+    app.button(key="compare.run").click().run()
+    assert not app.exception
+    assert [e.value for e in app.error] == [inert("ask@1 needs a value for 'question' in the input; type one for each "
+                                                  "variable.")]
+    assert runs.count_runs(store) == 0
 
 
 def test_empty_states_say_what_to_do_next(store, people):
