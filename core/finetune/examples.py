@@ -35,8 +35,6 @@ def resolve_format(frame: pd.DataFrame, config: FinetuneConfig) -> FormatReport:
     report = detect_format(frame, max_issues=50)
     fmt = report.format if config.format == "auto" else config.format
     columns = dict(report.columns) if report.format == fmt else {}
-    explicit = {"messages": config.messages_column, "prompt": config.prompt_column,
-                "completion": config.response_column}
     if fmt == "chat" and config.messages_column:
         columns = {"messages": config.messages_column}
     elif fmt == "prompt_completion" and (config.prompt_column or config.response_column):
@@ -45,7 +43,6 @@ def resolve_format(frame: pd.DataFrame, config: FinetuneConfig) -> FormatReport:
     elif fmt == "instruction_response" and (config.prompt_column or config.response_column):
         columns = {"instruction": config.prompt_column or columns.get("instruction", ""),
                    "response": config.response_column or columns.get("response", "")}
-    del explicit
     if fmt == "preference":
         raise InvalidInput("This dataset holds preference pairs (prompt, chosen, rejected); LoRA fine-tuning needs "
                            "chat messages, prompt/completion or instruction/response rows.")
@@ -119,7 +116,6 @@ def tokenize_conversation(tokenizer, messages: list[dict], max_length: int) -> E
                                "assistant's tokens cannot be told apart; choose another base model.")
         start = len(tokenizer(start_text, add_special_tokens=False)["input_ids"])
         end = len(tokenizer(end_text, add_special_tokens=False)["input_ids"])
-        # Trailing newline after the end-of-turn token is formatting, not something to learn.
         labels[start:end] = ids[start:end]
     ids, labels = ids[:max_length], labels[:max_length]
     return Example(input_ids=ids, labels=labels)
@@ -158,20 +154,18 @@ def prepare(tokenizer, frame: pd.DataFrame, config: FinetuneConfig, eval_frame: 
             examples.append(example)
         return examples, skipped, truncated
 
+    # Unusable rows go first, so the held-out share is a share of examples that can be trained on.
+    examples, skipped, truncated = convert(frame, report)
     if eval_frame is not None:
-        train, skipped, truncated = convert(frame, report)
+        train = examples
         evaluation, _, _ = convert(eval_frame, resolve_format(eval_frame, config))
     else:
-        order = np.random.default_rng(config.seed).permutation(len(frame))
-        held = int(round(len(frame) * config.validation_share))
-        if config.validation_share and len(frame) >= 10:
+        order = np.random.default_rng(config.seed).permutation(len(examples))
+        held = int(round(len(examples) * config.validation_share)) if len(examples) >= 10 else 0
+        if config.validation_share and len(examples) >= 10:
             held = max(held, 1)
-        else:
-            held = 0
-        eval_rows, train_rows = sorted(order[:held]), sorted(order[held:])
-        train, skipped_local, truncated = convert(frame.iloc[train_rows], report)
-        skipped = [int(train_rows[i]) for i in skipped_local]
-        evaluation, _, _ = convert(frame.iloc[eval_rows], report) if held else ([], [], 0)
+        evaluation = [examples[i] for i in sorted(order[:held])]
+        train = [examples[i] for i in sorted(order[held:])]
     if not train:
         raise InvalidInput("No training example is left: every row is empty or does not fit the format.")
     return PreparedData(train=train, eval=evaluation, format=report.format, columns=report.columns,

@@ -15,7 +15,7 @@ from core.finetune.config import FinetuneConfig
 from core.governance.roles import Actor, Permission, require
 from core.storage.db import Store
 
-CPU_FLOPS = 5e10  # a 2-core CPU reaches roughly this in fp32 matrix products
+CPU_FLOPS = 2e10  # what LoRA training of the bundled model reached on a 2-core CPU
 GPU_UTILISATION = 0.3
 
 
@@ -120,11 +120,11 @@ def run(store: Store, *, actor: Actor, config: FinetuneConfig) -> Preflight:
             frame, fmt = data, report
 
     if base is not None and frame is not None and base.path:
-        result.estimate = _estimate(base, frame, fmt, config, devices, result)
+        result.estimate = _estimate(store, base, frame, fmt, config, devices, result)
     return result
 
 
-def _estimate(base, frame, fmt, config: FinetuneConfig, devices, result: Preflight) -> dict[str, Any]:
+def _estimate(store: Store, base, frame, fmt, config: FinetuneConfig, devices, result: Preflight) -> dict[str, Any]:
     import json
     from pathlib import Path
 
@@ -148,8 +148,16 @@ def _estimate(base, frame, fmt, config: FinetuneConfig, devices, result: Preflig
     flops = 6 * parameters * trained_tokens
     if devices:
         rate = 400e12 * GPU_UTILISATION * min(config.gpus or 1, len(devices))
+        assumes = f"{GPU_UTILISATION:.0%} of a GPU's peak"
     else:
         rate = CPU_FLOPS
+        assumes = "a 2-core CPU"
+    minutes = flops / rate / 60
+    measured = _measured_speed(store, base.name, bool(devices))
+    if measured:
+        job_id, tokens_per_s = measured
+        minutes = trained_tokens / tokens_per_s / 60
+        assumes = f"the {tokens_per_s:,.0f} tokens/s job {job_id} reached with this base model"
     memory = estimate_memory_gb(parameters, config, hidden, layers)
     if devices:
         smallest = min(d["memory_gb"] for d in devices[:max(config.gpus, 1)])
@@ -158,6 +166,21 @@ def _estimate(base, frame, fmt, config: FinetuneConfig, devices, result: Preflig
                                 "GiB; lower the batch size or max sequence length, or turn on QLoRA or gradient "
                                 "checkpointing.")
     return {"steps": steps, "trained_tokens": int(trained_tokens), "memory_gb": memory,
-            "minutes": round(flops / rate / 60, 1), "truncated_share": round(truncated, 3),
-            "assumes": "about 4 characters per token; " + (f"{GPU_UTILISATION:.0%} of a GPU's peak" if devices else
-                                                            "a 2-core CPU")}
+            "minutes": round(minutes, 1), "truncated_share": round(truncated, 3),
+            "assumes": f"about 4 characters per token; {assumes}"}
+
+
+def _measured_speed(store: Store, base_model: str, gpu: bool) -> tuple[int, float] | None:
+    """(job id, tokens/s) of the latest succeeded job on the same base model and kind of device."""
+    from sqlmodel import col, select
+
+    from core.storage.tables import Job
+
+    with store.read() as session:
+        rows = session.exec(select(Job).where(Job.status == "succeeded", Job.kind == "finetune")
+                            .order_by(col(Job.id).desc()).limit(50)).all()
+    for row in rows:
+        speed = (row.metrics or {}).get("tokens_per_s")
+        if (row.config or {}).get("base_model") == base_model and speed and bool(row.devices) == gpu:
+            return row.id, float(speed)
+    return None

@@ -297,11 +297,12 @@ def reconcile(store: Store) -> list[int]:
 
 def launcher_actor(store: Store, job: JobInfo) -> Actor:
     """The user a job acts as when it registers its adapter: whoever launched it, with their current role."""
-    from core.governance.roles import LOCAL_OPERATOR
+    from core.governance.roles import LOCAL_OPERATOR, SYSTEM
     from core.governance.users import get_user
 
-    if job.created_by == LOCAL_OPERATOR.name:
-        return LOCAL_OPERATOR
+    for builtin in (LOCAL_OPERATOR, SYSTEM):  # the CLI's local operator and the workbench itself are no accounts
+        if job.created_by == builtin.name:
+            return builtin
     return get_user(store, job.created_by).as_actor()
 
 
