@@ -71,8 +71,14 @@ def _read_password(args, *, confirm: bool = True) -> str:
 
 def cmd_run(args) -> int:
     from core.home import open_store
+    from core.jobs import queue, worker
 
-    open_store().dispose()  # migrate before the first page asks
+    store = open_store()  # migrate before the first page asks
+    # Jobs whose process died with the machine are marked interrupted; queued ones get a worker (it stays while
+    # there is work; launching a job starts one again).
+    queue.reconcile(store)
+    worker.ensure_worker(store.settings)
+    store.dispose()
     command = [sys.executable, "-m", "streamlit", "run", str(APP_FILE), "--server.port", str(args.port),
                "--server.address", args.address, "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     print(f"LLMOps Workbench: http://{'localhost' if args.address in ('127.0.0.1', '0.0.0.0') else args.address}:{args.port}",

@@ -14,10 +14,11 @@ from workbench.cli import build_parser
 WORKBENCH = str(Path(sys.executable).parent / "workbench")
 
 
-def run(*args, home, stdin: str | None = None):
+def run(*args, home, stdin: str | None = None, timeout: float = 120):
     env = {**os.environ, "WORKBENCH_HOME": str(home.home)}
     env.pop("WORKBENCH_DEBUG", None)
-    return subprocess.run([WORKBENCH, *args], input=stdin or "", capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run([WORKBENCH, *args], input=stdin or "", capture_output=True, text=True, env=env,
+                          timeout=timeout)
 
 
 def _commands(parser, prefix=()):
