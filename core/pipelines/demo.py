@@ -9,9 +9,12 @@ DEMO_PIPELINE = "summarise-then-rate"
 DEMO_DATASET = "support-tickets"
 SUMMARY_TEMPLATE = "ticket-summary"
 RATING_TEMPLATE = "summary-difficulty"
-RATING_BODY = ("How hard is this summary to read for a customer? Answer with one number from 1 (very easy) to 5 "
-               "(very hard) and nothing else.\n\nSummary: {{ summary }}")
-RATING_SYSTEM = "You rate texts. You answer with a single digit."
+# Two worked examples, so that even the small bundled model answers with a number.
+RATING_BODY = ("Text: The cat sat on the mat.\nDifficulty: 1\n\n"
+               "Text: Notwithstanding the aforementioned contractual stipulations, liabilities accrue retroactively.\n"
+               "Difficulty: 5\n\nText: {{ summary }}\nDifficulty:")
+RATING_SYSTEM = ("You rate how hard texts are to read, from 1 (very easy) to 5 (very hard). You reply with the digit "
+                 "only.")
 # Template variables the demo templates may use -> the support-tickets column that fills them.
 COLUMN_FOR = {"ticket": "body", "text": "body", "body": "body", "subject": "subject", "product": "product",
               "priority": "priority", "customer_tier": "customer_tier", "channel": "channel"}
@@ -50,7 +53,7 @@ def seed_pipeline(store: Store, *, actor: Actor) -> list[str]:
         {"name": "summary", "kind": "generate", "template": summary.ref, "model": model,
          "inputs": {v: f"column:{COLUMN_FOR[v]}" for v in summary.variables}, "settings": {"max_new_tokens": 48}},
         {"name": "difficulty", "kind": "generate", "template": rating.ref, "model": model,
-         "inputs": {"summary": "step:summary"}, "numeric": True, "settings": {"max_new_tokens": 4}},
+         "inputs": {"summary": "step:summary"}, "numeric": True, "settings": {"max_new_tokens": 6}},
         {"name": "readability", "kind": "metric", "metric": "readability", "output": "step:summary"},
         {"name": "words", "kind": "metric", "metric": "length_words", "output": "step:summary"},
     ]

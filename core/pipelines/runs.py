@@ -171,10 +171,15 @@ def _run_generate(store: Store, actor: Actor, step: Step, version, settings: Gen
             waiting.append(row)
         except InvalidInput as exc:
             out[row] = {"error": exc.message}
-    failure = None
+    failure, load_s = None, 0.0
     started = time.perf_counter()
     if conversations:
         try:
+            # A local model is loaded (once per process) before the clock starts, so tokens/s is generation only.
+            if engines.chat_model_info(store, actor=actor, name=step.model).kind != "openai":
+                engines.chat_model_for(store, actor=actor, name=step.model)
+            load_s = time.perf_counter() - started
+            started = time.perf_counter()
             generations = engines.complete_chats(store, actor=actor, model=step.model, conversations=conversations,
                                                  settings=settings, progress=lambda done, total: report(done / total))
         except WorkbenchError as exc:
@@ -195,7 +200,7 @@ def _run_generate(store: Store, actor: Actor, step: Step, version, settings: Gen
         "tokens_in": sum(c["tokens_in"] or 0 for c in answered), "tokens_out": tokens_out,
         "mean_tokens_out": tokens_out / len(answered) if answered else None,
         "tokens_per_s": tokens_out / wall if answered and wall > 0 else None,
-        "latency_s": round(wall, 4),
+        "latency_s": round(wall, 4), "load_s": round(load_s, 4),
     }
     if step.numeric:
         figures.update(_value_figures([c.get("value") for c in answered]))
