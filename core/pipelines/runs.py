@@ -36,7 +36,7 @@ MAX_ROWS = 500
 DEFAULT_ROWS = 20
 EXPORT_FORMATS = ("csv", "jsonl")
 Progress = Callable[[float, str], None]  # (share done 0-1, what is happening)
-_NUMBER_RE = re.compile(r"[-+]?\d+(?:[.,]\d+)?")
+_NUMBER_RE = re.compile(r"[-+]?\d+(?:\.\d+)?")
 _ERROR_CHARS = 2000
 
 
@@ -115,7 +115,7 @@ def _cell(value: Any) -> Any:
 
 def _first_number(text: str | None) -> float | None:
     match = _NUMBER_RE.search(text or "")
-    return float(match.group(0).replace(",", ".")) if match else None
+    return float(match.group(0)) if match else None
 
 
 def _format_value(value: float | None) -> str | None:
@@ -318,8 +318,10 @@ def run_pipeline(store: Store, *, actor: Actor, name: str, dataset_version: str,
         if progress:
             progress(1.0, "Done")
     except BaseException as exc:
+        # A WorkbenchError keeps its sentence; a stop (Ctrl-C, or the page rerun by the user mid-run) is said so.
         message = exc.message if isinstance(exc, WorkbenchError) else \
-            ("Interrupted." if isinstance(exc, KeyboardInterrupt) else f"Unexpected failure ({type(exc).__name__}).")
+            f"Unexpected failure ({type(exc).__name__})." if isinstance(exc, Exception) else \
+            "Stopped before it finished."
         _finish(store, run_id, "failed", figures, time.perf_counter() - started, message)
         raise
     _finish(store, run_id, "failed" if failures else "succeeded", figures, time.perf_counter() - started,

@@ -97,6 +97,11 @@ def _source_key(what: str, version) -> str:
     return f"{ADD}{what}.{st.session_state.get(GENERATION, 0)}.{version.ref if version else ''}"
 
 
+def _help(field_name: str) -> str:
+    """The step field's help text, from the Step dataclass (one help text, one place)."""
+    return Step.__dataclass_fields__[field_name].metadata["help"]
+
+
 def new_step_form(store: Store, actor: Actor, steps: list[dict], version) -> dict | None:
     """The add-a-step fields; returns the step they describe (checked when added), or None when nothing to add.
 
@@ -107,9 +112,9 @@ def new_step_form(store: Store, actor: Actor, steps: list[dict], version) -> dic
 
     reset_add_form()
     k_col, n_col = st.columns([1, 2])
-    kind = k_col.radio("Kind", KINDS, horizontal=True, key=ADD + "kind")
+    kind = k_col.radio("Kind", KINDS, horizontal=True, key=ADD + "kind", help=_help("kind"))
     name = n_col.text_input("Step name", key=ADD + "name", placeholder="summary" if not steps else "rating",
-                            help="Later steps read its output as step:NAME; it heads the step's column.")
+                            help=_help("name"))
     earlier = [f"step:{s['name']}" for s in steps]
     columns = [f"column:{c}" for c in version.column_names] if version else []
     new_step = None
@@ -122,14 +127,14 @@ def new_step_form(store: Store, actor: Actor, steps: list[dict], version) -> dic
             st.info("No chat model is registered: add one on the Models page first.")
         else:
             t_col, tv_col, m_col = st.columns([2, 1, 2])
-            template = t_col.selectbox("Template", [t.name for t in found], key=ADD + "template")
+            template = t_col.selectbox("Template", [t.name for t in found], key=ADD + "template", help=_help("template"))
             numbers = templates.list_versions(store, actor=actor, name=template)
             labelled = {v.version: f"{v.version} ({', '.join(v.labels)})" if v.labels else str(v.version)
                         for v in numbers}
             number = tv_col.selectbox("Version", list(labelled), format_func=labelled.get,
                                       key=ADD + f"version.{template}")
             chosen_version = next(v for v in numbers if v.version == number)
-            model = m_col.selectbox("Model", chat_models, key=ADD + "model")
+            model = m_col.selectbox("Model", chat_models, key=ADD + "model", help=_help("model"))
             options = earlier[::-1] + columns
             inputs = {}
             if chosen_version.variables and not options:
@@ -143,23 +148,24 @@ def new_step_form(store: Store, actor: Actor, steps: list[dict], version) -> dic
                                                 key=_source_key(f"input.{variable}", version))
             o_col, x_col = st.columns(2)
             numeric = o_col.checkbox("The answer is a number (e.g. a 1-5 rating)", key=ADD + "numeric",
-                                     help="The first number in each answer becomes the step's value; the run "
-                                          "reports its mean.")
+                                     help=_help("numeric"))
             max_new = x_col.number_input("Max new tokens for this step (0: the run's setting)", 0, 8192, 0,
-                                         key=ADD + "max_new_tokens")
+                                         key=ADD + "max_new_tokens", help=_help("settings"))
             new_step = {"name": name, "kind": "generate", "template": chosen_version.ref, "model": model,
                         "inputs": inputs, "numeric": numeric,
                         "settings": {"max_new_tokens": int(max_new)} if max_new else {}}
     else:
         m_col, o_col, r_col = st.columns(3)
         metric = m_col.selectbox("Metric", list(METRICS), format_func=lambda m: METRICS[m].label,
-                                 key=ADD + "metric", help="See core.metrics for what each one measures.")
+                                 key=ADD + "metric", help=_help("metric"))
         options = earlier[::-1] + columns
-        output = o_col.selectbox("Score", options, format_func=source_label, key=_source_key("output", version))
+        output = o_col.selectbox("Score", options, format_func=source_label, key=_source_key("output", version),
+                                 help=_help("output"))
         reference = None
         if METRICS[metric].needs_reference:
             reference = r_col.selectbox("Against the reference", columns + earlier,
-                                        format_func=source_label, key=_source_key("reference", version))
+                                        format_func=source_label, key=_source_key("reference", version),
+                                        help=_help("reference"))
         st.caption(inert(METRICS[metric].description))
         new_step = {"name": name, "kind": "metric", "metric": metric, "output": output, "reference": reference}
     return new_step

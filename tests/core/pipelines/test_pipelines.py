@@ -240,6 +240,25 @@ def test_a_failing_model_marks_its_cells_and_the_run_and_later_steps_skip(ready,
     assert run.step_figures("summary")["errors"] == 3
 
 
+def test_a_run_stopped_midway_is_marked_so(ready):
+    pipelines.save_pipeline(ready, actor=DANA, name="chain", steps=_metric_only())
+
+    def stop(share, message):
+        raise KeyboardInterrupt  # what a Ctrl-C, or Streamlit stopping a rerun page, looks like from inside
+
+    with pytest.raises(KeyboardInterrupt):
+        pipelines.run_pipeline(ready, actor=DANA, name="chain", dataset_version="notes@1", rows=2, progress=stop)
+    [run] = pipelines.list_runs(ready, actor=DANA)
+    assert (run.status, run.error) == ("failed", "Stopped before it finished.")
+
+
+@pytest.mark.parametrize("answer,value", [("Difficulty: 4", 4.0), ("-2.5 points", -2.5), ("Very easy.", None)])
+def test_numeric_steps_read_the_first_number(answer, value):
+    from core.pipelines.runs import _first_number
+
+    assert _first_number(answer) == value
+
+
 def test_deleting_removes_the_runs_and_is_audited(ready):
     pipelines.save_pipeline(ready, actor=DANA, name="chain", steps=_metric_only())
     run = pipelines.run_pipeline(ready, actor=DANA, name="chain", dataset_version="notes@1", rows=2)
@@ -269,3 +288,18 @@ def test_the_demo_pipeline_is_saved_once_over_the_demo_templates(models_store):
 def test_the_demo_pipeline_waits_for_its_template(store):
     assert seed_pipeline(store, actor=SYSTEM) == []
     assert pipelines.count_pipelines(store) == 0
+
+
+@pytest.mark.postgres
+def test_definitions_runs_and_deletion_on_both_databases(any_store):
+    frame = pd.DataFrame({"text": ["One two three.", None, "Four five."]})
+    versions.save_version(any_store, actor=SYSTEM, name="notes", frame=frame, transformation="import", source="test")
+    pipelines.save_pipeline(any_store, actor=SYSTEM, name="chain", steps=_metric_only())
+    pipelines.save_pipeline(any_store, actor=SYSTEM, name="chain", steps=_metric_only(), description="again")
+    run = pipelines.run_pipeline(any_store, actor=SYSTEM, name="chain", dataset_version="notes@1", rows=3)
+    again = pipelines.get_run(any_store, actor=SYSTEM, run_id=run.id)
+    assert [o.value for o in again.outputs] == [3.0, None, 2.0] and again.created_at.tzinfo is not None
+    assert again.summary["steps"]["words"]["mean_value"] == 2.5
+    assert pipelines.list_pipelines(any_store, actor=SYSTEM)[0].runs == 1
+    pipelines.delete_pipeline(any_store, actor=SYSTEM, name="chain")
+    assert pipelines.list_runs(any_store, actor=SYSTEM) == []
