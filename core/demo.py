@@ -73,6 +73,9 @@ def seed_demo(store: Store, *, actor: Actor) -> DemoReport:
     write_secret(path, previous + "".join(line + "\n" for line in lines))
     datasets = seed_datasets(store, actor=actor)
     templates = seed_templates(store, actor=actor)
+    from core.compare.demo import seed_comparison
+
+    seed_comparison(store, actor=actor)  # real outputs of the bundled model, so the Compare page opens on a run
     return DemoReport(users_created=created, logins_file=str(path), datasets_created=datasets,
                       templates_created=templates)
 

@@ -31,6 +31,7 @@ PAGES = (
     PageSpec("data.py", "Data", "data", "Build", ":material/dataset:", Permission.VIEW_DATA_ROWS),
     PageSpec("models.py", "Models", "models", "Build", ":material/model_training:", Permission.VIEW_MODELS),
     PageSpec("prompts.py", "Prompts", "prompts", "Build", ":material/edit_note:", Permission.RUN_INFERENCE),
+    PageSpec("compare.py", "Compare", "compare", "Build", ":material/compare:", Permission.RUN_INFERENCE),
     PageSpec("admin.py", "Admin", "admin", "Govern", ":material/admin_panel_settings:", Permission.MANAGE_USERS),
     PageSpec("account.py", "Account", "account", "Workbench", ":material/person:", None),
 )

@@ -295,15 +295,20 @@ def reconcile(store: Store) -> list[int]:
     return lost
 
 
-def launcher_actor(store: Store, job: JobInfo) -> Actor:
-    """The user a job acts as when it registers its adapter: whoever launched it, with their current role."""
+def actor_named(store: Store, name: str) -> Actor:
+    """The user `name` with their current role (the CLI's local operator and the workbench itself included)."""
     from core.governance.roles import LOCAL_OPERATOR, SYSTEM
     from core.governance.users import get_user
 
-    for builtin in (LOCAL_OPERATOR, SYSTEM):  # the CLI's local operator and the workbench itself are no accounts
-        if job.created_by == builtin.name:
+    for builtin in (LOCAL_OPERATOR, SYSTEM):  # no accounts of their own
+        if name == builtin.name:
             return builtin
-    return get_user(store, job.created_by).as_actor()
+    return get_user(store, name).as_actor()
+
+
+def launcher_actor(store: Store, job: JobInfo) -> Actor:
+    """The user a job acts as when it registers its adapter: whoever launched it, with their current role."""
+    return actor_named(store, job.created_by)
 
 
 def pid_is_self(job: JobInfo) -> bool:

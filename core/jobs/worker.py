@@ -79,6 +79,9 @@ def _busy_devices(store: Store) -> tuple[set[int], int]:
 def tick(store: Store, *, gpus: int) -> list[int]:
     """One pass: mark dead jobs interrupted, start the queued jobs that fit; returns the ids started."""
     queue.reconcile(store)
+    from core.finetune import sweeps
+
+    sweeps.advance_all(store)  # optuna sweeps queue their next trials as earlier ones finish
     started = []
     with store.read() as session:
         waiting = session.exec(select(Job).where(Job.status == queue.QUEUED, Job.launcher == "local")

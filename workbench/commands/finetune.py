@@ -172,6 +172,36 @@ def cmd_jobs_resume(args) -> int:
     return 0
 
 
+def cmd_sweeps_launch(args) -> int:
+    from core.finetune import sweeps
+
+    cli = _cli()
+    config = _config_from(args)
+    dimensions = [sweeps.parse_dimension(text) for text in args.search or ()]
+    store = cli._store()
+    sweep = sweeps.launch_sweep(store, actor=cli._actor(args, store), base=config, dimensions=dimensions,
+                                method=args.method, trials=args.trials, parallel=args.parallel, seed=args.sweep_seed)
+    if args.json:
+        cli._print_json(sweep)
+    else:
+        print(f"Sweep {sweep['id']} ({sweep['method']}, {sweep['trials']} trials) queued; follow it with "
+              f"`workbench sweeps show {sweep['id']}`.")
+    return 0
+
+
+def cmd_sweeps_show(args) -> int:
+    from core.finetune import sweeps
+
+    cli = _cli()
+    store = cli._store()
+    rows = sweeps.ranking(store, actor=cli._actor(args, store), sweep_id=args.id)
+    if args.json:
+        cli._print_json(rows)
+    else:
+        cli._print_table([{k: ("" if v is None else v) for k, v in row.items()} for row in rows])
+    return 0
+
+
 def cmd_worker(args) -> int:
     import logging
 
@@ -233,6 +263,20 @@ def register(commands, add) -> None:
     logs = add(jobs_sub, "logs", cmd_jobs_logs, "Print a job's log.", json_flag=False)
     logs.add_argument("id", type=int)
     logs.add_argument("--tail", type=int, default=0, help="Only the last N lines.")
+
+    sweeps = commands.add_parser("sweeps", help="Fine-tuning sweeps: many jobs over a search space.",
+                                 description="Fine-tuning sweeps: many jobs over a search space.")
+    sweeps_sub = sweeps.add_subparsers(dest="sweeps_command", metavar="ACTION", parser_class=cli._Parser, required=True)
+    sweep_launch = add(sweeps_sub, "launch", cmd_sweeps_launch, "Queue a grid, random or Optuna (TPE) sweep.")
+    _add_config_options(sweep_launch)
+    sweep_launch.add_argument("--search", action="append", metavar="FIELD=SPEC", required=True,
+                              help="A setting to vary: FIELD=V1,V2,... or FIELD=LOW:HIGH[:log]; repeatable.")
+    sweep_launch.add_argument("--method", choices=["grid", "random", "optuna"], default="grid")
+    sweep_launch.add_argument("--trials", type=int, default=8, help="Trials for random and optuna sweeps.")
+    sweep_launch.add_argument("--parallel", type=int, default=2, help="Optuna trials in flight at once.")
+    sweep_launch.add_argument("--sweep-seed", type=int, default=0, help="Seed of the random or TPE draws.")
+    sweep_show = add(sweeps_sub, "show", cmd_sweeps_show, "A sweep's trials, best evaluation loss first.")
+    sweep_show.add_argument("id")
 
     worker = add(commands, "worker", cmd_worker, "Run the job worker in the foreground (the app starts one too).",
                  json_flag=False)
