@@ -74,8 +74,10 @@ def seed_demo(store: Store, *, actor: Actor) -> DemoReport:
     datasets = seed_datasets(store, actor=actor)
     templates = seed_templates(store, actor=actor)
     from core.compare.demo import seed_comparison
+    from core.pipelines.demo import seed_pipeline
 
-    seed_comparison(store, actor=actor)  # real outputs of the bundled model, so the Compare page opens on a run
+    seed_comparison(store, actor=actor)
+    seed_pipeline(store, actor=actor)  # real outputs of the bundled model, so the Compare page opens on a run
     return DemoReport(users_created=created, logins_file=str(path), datasets_created=datasets,
                       templates_created=templates)
 

@@ -32,6 +32,7 @@ PAGES = (
     PageSpec("models.py", "Models", "models", "Build", ":material/model_training:", Permission.VIEW_MODELS),
     PageSpec("prompts.py", "Prompts", "prompts", "Build", ":material/edit_note:", Permission.RUN_INFERENCE),
     PageSpec("compare.py", "Compare", "compare", "Build", ":material/compare:", Permission.RUN_INFERENCE),
+    PageSpec("pipelines.py", "Pipelines", "pipelines", "Build", ":material/account_tree:", Permission.RUN_INFERENCE),
     PageSpec("admin.py", "Admin", "admin", "Govern", ":material/admin_panel_settings:", Permission.MANAGE_USERS),
     PageSpec("account.py", "Account", "account", "Workbench", ":material/person:", None),
 )

@@ -11,6 +11,7 @@ import json
 import math
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,49 @@ def load_base(path: str, config: FinetuneConfig, cuda: bool, flags: dict[str, bo
     return model
 
 
+def _report_to(run_dir: Path) -> list[str]:
+    """MLflow gets the run too when MLFLOW_TRACKING_URI is set (optional: the workbench works without it)."""
+    import importlib.util
+    import logging
+    import os
+
+    if not os.environ.get("MLFLOW_TRACKING_URI"):
+        return []
+    if importlib.util.find_spec("mlflow") is None:
+        logging.getLogger("workbench.finetune").warning(
+            "MLFLOW_TRACKING_URI is set but mlflow is not installed; this run is not logged to MLflow.")
+        return []
+    try:  # an unreachable or refused tracking server must not cost the training run
+        import mlflow
+
+        mlflow.MlflowClient(os.environ["MLFLOW_TRACKING_URI"]).search_experiments(max_results=1)
+    except Exception as exc:  # noqa: BLE001 - any MLflow failure means: train without it, and say so
+        logging.getLogger("workbench.finetune").warning(
+            "MLflow at %s cannot be used (%s); this run is not logged to MLflow.", os.environ["MLFLOW_TRACKING_URI"],
+            str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+        return []
+    return ["mlflow"]
+
+
+@contextmanager
+def _mlflow_run(run_dir: Path, config: FinetuneConfig, enabled: bool):
+    """One MLflow run for the whole job (training, final evaluation, the workbench config and final figures);
+    started here so the Trainer's callback logs into it instead of opening and closing its own."""
+    if not enabled:
+        yield lambda metrics: None
+        return
+    import os
+
+    import mlflow
+
+    mlflow.set_experiment(os.environ.get("MLFLOW_EXPERIMENT_NAME", "llmops-workbench"))
+    with mlflow.start_run(run_name=run_dir.name, tags={"workbench.job": run_dir.name,
+                                                       "workbench.run_dir": str(run_dir)}):
+        mlflow.log_params({f"workbench.{k}": v for k, v in config.to_dict().items()})
+        yield lambda metrics: mlflow.log_metrics({f"final_{k}": float(v) for k, v in metrics.items()
+                                                  if isinstance(v, (int, float)) and not isinstance(v, bool)})
+
+
 def _gpu_memory_gb() -> float | None:
     import torch
 
@@ -185,6 +229,7 @@ def train(*, base_path: str, data: PreparedData, tokenizer, config: FinetuneConf
     collate = padding_free_collator(counter) if config.batching == "padding_free" else padded_collator(pad_id, counter)
     has_eval = bool(data.eval)
     checkpoints = run_dir / "checkpoints"
+    report_to = _report_to(run_dir)
     args = TrainingArguments(
         output_dir=str(checkpoints), per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.batch_size, gradient_accumulation_steps=config.gradient_accumulation,
@@ -192,7 +237,8 @@ def train(*, base_path: str, data: PreparedData, tokenizer, config: FinetuneConf
         num_train_epochs=config.epochs, max_steps=config.max_steps or -1, logging_steps=config.logging_steps,
         eval_strategy="steps" if has_eval and config.eval_steps else "no", eval_steps=config.eval_steps or None,
         save_strategy="steps", save_steps=config.save_steps, save_total_limit=3, seed=config.seed,
-        data_seed=config.seed, gradient_checkpointing=config.gradient_checkpointing, report_to=[],
+        data_seed=config.seed, gradient_checkpointing=config.gradient_checkpointing, report_to=report_to,
+        run_name=run_dir.name,
         use_cpu=not cuda, dataloader_num_workers=0, remove_unused_columns=False, disable_tqdm=True,
         logging_first_step=True, **flags,
     )
@@ -234,22 +280,25 @@ def train(*, base_path: str, data: PreparedData, tokenizer, config: FinetuneConf
     trainer = Trainer(model=model, args=args, train_dataset=_Examples(data.train),
                       eval_dataset=_Examples(data.eval) if has_eval else None, data_collator=collate,
                       callbacks=[Reporter()])
-    resume_from = last_checkpoint(checkpoints) if resume else None
-    started = time.perf_counter()
-    output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    runtime = time.perf_counter() - started
-    final: dict[str, Any] = {"train_loss": round(float(output.training_loss), 5), "steps": trainer.state.global_step,
-                             "trained_tokens": counter.tokens, "runtime_s": round(runtime, 2),
-                             "tokens_per_s": round(counter.tokens / runtime, 2) if runtime > 0 else None,
-                             "resumed_from": resume_from.name if resume_from else None,
-                             "target_modules": targets}
-    if has_eval and not state["stopped"]:
-        final["eval_loss"] = round(float(trainer.evaluate()["eval_loss"]), 5)
-        with metrics_file.open("a") as out:
-            out.write(json.dumps({"step": trainer.state.global_step, "eval_loss": final["eval_loss"],
-                                  "time_s": round(time.perf_counter() - state["started"], 3)}) + "\n")
-    if (memory := _gpu_memory_gb()) is not None:
-        final["peak_gpu_memory_gb"] = memory
+    with _mlflow_run(run_dir, config, "mlflow" in report_to) as log_final:
+        resume_from = last_checkpoint(checkpoints) if resume else None
+        started = time.perf_counter()
+        output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+        runtime = time.perf_counter() - started
+        final: dict[str, Any] = {"train_loss": round(float(output.training_loss), 5),
+                                 "steps": trainer.state.global_step,
+                                 "trained_tokens": counter.tokens, "runtime_s": round(runtime, 2),
+                                 "tokens_per_s": round(counter.tokens / runtime, 2) if runtime > 0 else None,
+                                 "resumed_from": resume_from.name if resume_from else None,
+                                 "target_modules": targets}
+        if has_eval and not state["stopped"]:
+            final["eval_loss"] = round(float(trainer.evaluate()["eval_loss"]), 5)
+            with metrics_file.open("a") as out:
+                out.write(json.dumps({"step": trainer.state.global_step, "eval_loss": final["eval_loss"],
+                                      "time_s": round(time.perf_counter() - state["started"], 3)}) + "\n")
+        if (memory := _gpu_memory_gb()) is not None:
+            final["peak_gpu_memory_gb"] = memory
+        log_final(final)
     adapter_dir = run_dir / "adapter"
     if not state["stopped"]:
         model.save_pretrained(adapter_dir, safe_serialization=True)

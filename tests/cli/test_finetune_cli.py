@@ -8,8 +8,10 @@ from tests.core.finetune.helpers import secret_codes
 
 
 @pytest.mark.slow
-def test_run_and_wait_starts_a_worker_trains_and_prints_the_job(models_store, home, tmp_path):
+def test_run_and_wait_starts_a_worker_trains_and_prints_the_job(models_store, home, tmp_path, monkeypatch):
     secret_codes(models_store)
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking)
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"base_model": "smollm2-135m-instruct", "dataset": "secrets", "max_steps": 2,
                                   "batch_size": 4, "max_seq_length": 64, "eval_steps": 0}))
@@ -28,6 +30,14 @@ def test_run_and_wait_starts_a_worker_trains_and_prints_the_job(models_store, ho
     assert "job 1: attempt 1" in run("jobs", "logs", "1", "--tail", "200", home=home).stdout
     model = json.loads(run("models", "show", "codes-v1", "--json", home=home).stdout)
     assert model["kind"] == "adapter" and model["base_model"] == "smollm2-135m-instruct"
+    # With MLFLOW_TRACKING_URI set, the run is in MLflow too, with its per-step loss.
+    import mlflow
+
+    client = mlflow.tracking.MlflowClient(tracking_uri=tracking)
+    [experiment] = [e for e in client.search_experiments() if e.name == "llmops-workbench"]
+    [logged] = client.search_runs([experiment.experiment_id])
+    assert logged.data.tags["workbench.job"] == "job-00001" and "loss" in logged.data.metrics
+    assert "final_eval_loss" in logged.data.metrics and logged.data.params["workbench.adapter_name"] == "codes-v1"
     again = run("jobs", "cancel", "1", home=home)
     assert again.returncode == 2 and "already succeeded" in again.stderr
 
