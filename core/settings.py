@@ -28,6 +28,12 @@ class Settings:
     session_ttl_minutes: int = field(default=480, metadata={"env": "WORKBENCH_SESSION_TTL_MINUTES", "help": "How long a login lasts."})
     max_upload_mb: int = field(default=1024, metadata={"env": "WORKBENCH_MAX_UPLOAD_MB", "help": "Largest file accepted."})
     debug: bool = field(default=False, metadata={"env": "WORKBENCH_DEBUG", "help": "Show tracebacks in the UI."})
+    ray_address: str = field(default="", metadata={"env": "WORKBENCH_RAY_ADDRESS",
+                                                   "help": "Ray job API address (http://HOST:8265); fine-tunes go to "
+                                                           "that cluster instead of local processes."})
+    ray_token: str = field(default="", repr=False, metadata={"env": "WORKBENCH_RAY_TOKEN",
+                                                             "help": "Bearer token for a Ray address that is not on "
+                                                                     "this machine (required there)."})
 
     @property
     def database_path(self) -> Path:
@@ -78,4 +84,6 @@ class Settings:
             session_ttl_minutes=_int_env("WORKBENCH_SESSION_TTL_MINUTES", 480),
             max_upload_mb=_int_env("WORKBENCH_MAX_UPLOAD_MB", 1024),
             debug=os.environ.get("WORKBENCH_DEBUG", "") not in ("", "0", "false"),
+            ray_address=os.environ.get("WORKBENCH_RAY_ADDRESS", "").strip(),
+            ray_token=os.environ.get("WORKBENCH_RAY_TOKEN", "").strip(),
         )

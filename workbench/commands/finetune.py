@@ -108,9 +108,11 @@ def cmd_finetune_check(args) -> int:
 def cmd_jobs_list(args) -> int:
     from core.jobs import queue
 
+    from core.finetune import launch
+
     cli = _cli()
     store = cli._store()
-    queue.reconcile(store)
+    launch.reconcile_all(store)
     jobs = queue.list_jobs(store, actor=cli._actor(args, store), status=args.status, created_by=args.by)
     if args.json:
         cli._print_json([j.to_dict() for j in jobs])
@@ -126,9 +128,11 @@ def cmd_jobs_list(args) -> int:
 def cmd_jobs_show(args) -> int:
     from core.jobs import queue
 
+    from core.finetune import launch
+
     cli = _cli()
     store = cli._store()
-    queue.reconcile(store)
+    launch.reconcile_all(store)
     _print_job(queue.get_job(store, actor=cli._actor(args, store), job_id=args.id), args.json)
     return 0
 
@@ -139,6 +143,13 @@ def cmd_jobs_logs(args) -> int:
     cli = _cli()
     store = cli._store()
     job = queue.get_job(store, actor=cli._actor(args, store), job_id=args.id)
+    if job.launcher == "ray":
+        from core.jobs import ray_launcher
+
+        text = ray_launcher.logs(store, job)
+        lines = text.splitlines()
+        print("\n".join(lines[-args.tail:] if args.tail else lines))
+        return 0
     if not job.log_path.exists():
         print(f"Job {job.id} has no log yet ({job.status}).", file=sys.stderr)
         return 0
@@ -158,14 +169,12 @@ def cmd_jobs_cancel(args) -> int:
 
 
 def cmd_jobs_resume(args) -> int:
-    from core.jobs import queue, worker
+    from core.finetune import launch
 
     cli = _cli()
     store = cli._store()
     actor = cli._actor(args, store)
-    queue.reconcile(store)
-    job = queue.resume(store, actor=actor, job_id=args.id)
-    worker.ensure_worker(store.settings)
+    job = launch.resume(store, actor=actor, job_id=args.id)
     if args.wait:
         return _wait(store, actor, job, args.json)
     _print_job(job, args.json)
