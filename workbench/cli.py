@@ -263,6 +263,18 @@ def cmd_models_remove(args) -> int:
     return 0
 
 
+def cmd_models_merge(args) -> int:
+    from core.models import sources
+
+    store = _store()
+    model = sources.add_merged(store, actor=_actor(args, store), name=args.name, adapter=args.adapter)
+    if args.json:
+        _print_json(model.to_dict())
+    else:
+        print(f"Merged {args.adapter} into {model.name}: a full model folder at {model.path}")
+    return 0
+
+
 def cmd_models_set_price(args) -> int:
     from core.models import sources
 
@@ -621,6 +633,10 @@ def build_parser() -> argparse.ArgumentParser:
     models_remove = add(models_sub, "remove", cmd_models_remove, "Unregister a model; folders the workbench made for "
                                                                  "it are deleted, your own folders are not.")
     models_remove.add_argument("name")
+    models_merge = add(models_sub, "merge", cmd_models_merge, "Merge a LoRA adapter into its base and register the "
+                                                              "result as a full model folder (merge-and-export).")
+    models_merge.add_argument("adapter", help="The registered adapter.")
+    models_merge.add_argument("--name", required=True, help="Name of the merged model.")
     models_price = add(models_sub, "set-price", cmd_models_set_price, "Set a model's price in USD per 1,000 tokens.")
     models_price.add_argument("name")
     models_price.add_argument("--input-per-1k", type=float, required=True, help="USD per 1,000 input tokens.")

@@ -21,9 +21,10 @@ KIND_LABELS = {
     "gguf": "GGUF file",
     "openai": "OpenAI-compatible endpoint",
     "adapter": "LoRA adapter",
+    "merged": "Fine-tune merged into its base",
 }
 # Kinds whose weights are a folder on this machine (an adapter is a folder too, but needs its base).
-LOCAL_KINDS = ("bundled", "hf_local", "hf_hub", "gguf")
+LOCAL_KINDS = ("bundled", "hf_local", "hf_hub", "gguf", "merged")
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -179,8 +180,15 @@ def adapters_of(session, base: str) -> list[RegisteredModel]:
     return [r for r in rows if (r.info or {}).get("base_model") == base]
 
 
+def merged_from(session, adapter: str) -> list[RegisteredModel]:
+    """Full models made by merging the adapter `adapter` into its base."""
+    rows = session.exec(select(RegisteredModel).where(RegisteredModel.kind == "merged").order_by(RegisteredModel.name))
+    return [r for r in rows if (r.info or {}).get("merged_from") == adapter]
+
+
 def derived_models(store: Store, *, actor: Actor, name: str) -> list[ModelInfo]:
-    """What was made from model `name`: the adapters registered with it as their base."""
+    """What was made from model `name`: the adapters registered with it as their base, the merged models made
+    from it when it is an adapter."""
     get_model(store, actor=actor, name=name)  # permission and a sentence when it does not exist
     with store.read() as session:
-        return [ModelInfo.of(r) for r in adapters_of(session, name)]
+        return [ModelInfo.of(r) for r in adapters_of(session, name) + merged_from(session, name)]

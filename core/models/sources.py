@@ -332,6 +332,39 @@ class RemovedModel:
         return {"name": self.name, "kind": self.kind, "deleted_folder": self.deleted_folder}
 
 
+def add_merged(store: Store, *, actor: Actor, name: str, adapter: str) -> ModelInfo:
+    """Merges a LoRA adapter into its base and saves the result once in the model store as a full model folder
+    (safetensors and tokenizer): servable by any tool that loads a Hugging Face folder, no PEFT needed."""
+    _prepare(store, actor, name)
+    source = registry.get_model(store, actor=actor, name=adapter)
+    if source.kind != "adapter" or not source.base_model:
+        raise InvalidInput(f"'{adapter}' is not a LoRA adapter; only adapters can be merged into their base.")
+    base = registry.get_model(store, actor=actor, name=source.base_model)
+
+    def build(scratch: Path) -> None:
+        from peft import PeftModel
+
+        from core.models.loading import load_causal_lm
+
+        model, tokenizer = load_causal_lm(base.path)
+        merged = PeftModel.from_pretrained(model, source.path).merge_and_unload()
+        merged.save_pretrained(scratch, safe_serialization=True)
+        tokenizer.padding_side = "right"  # a plain folder's default; the workbench sets left padding when it loads
+        tokenizer.save_pretrained(scratch)
+        check_hf_folder(scratch)
+
+    def register(folder: Path) -> ModelInfo:
+        details = _details(folder)
+        details["info"].update(merged_from=adapter, base_model_of_adapter=base.name, stored_by_workbench=True,
+                               lineage={k: source.info.get(k) for k in ("job_id", "dataset_version", "launched_by")
+                                        if source.info.get(k) is not None})
+        return registry.register_model(store, actor=actor, name=name, kind="merged", task="chat",
+                                       source=f"Adapter {adapter} merged into {base.name}", path=str(folder),
+                                       details=details)
+
+    return _store_folder(store, actor, name, build, register)
+
+
 def remove_model(store: Store, *, actor: Actor, name: str) -> RemovedModel:
     """Unregisters a model; deletes the folder the workbench made for it, never a user's own folder."""
     require(actor, Permission.MANAGE_MODELS)
