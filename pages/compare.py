@@ -33,7 +33,11 @@ with errors.shown_to_user():
             st.subheader("New comparison")
             picked = st.multiselect("Prompt versions", list(choices), format_func=lambda r: compare_view.prompt_label(choices[r]),
                                     key="compare.prompts")
-            models = st.multiselect("Models", chat_models, default=chat_models[:1], key="compare.models")
+            # "Try it" on the Fine-tune page puts base and adapter here; otherwise the first model is chosen.
+            if "compare.models" not in st.session_state:
+                st.session_state["compare.models"] = chat_models[:1]
+            st.session_state["compare.models"] = [m for m in st.session_state["compare.models"] if m in chat_models]
+            models = st.multiselect("Models", chat_models, key="compare.models")
             variables = list(dict.fromkeys(v for ref in picked for v in choices[ref].variables))
             modes = ["Typed input", "Dataset rows"] if actor.can(Permission.VIEW_DATA_ROWS) else ["Typed input"]
             mode = st.radio("Input", modes, horizontal=True, key="compare.mode")

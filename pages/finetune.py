@@ -8,7 +8,7 @@ from workbench import auth
 actor = auth.require_page(Permission.VIEW_DASHBOARDS)
 
 from core.data import versions as datasets  # noqa: E402
-from core.finetune import launch, preflight  # noqa: E402
+from core.finetune import launch, preflight, sweeps  # noqa: E402
 from core.finetune.config import FinetuneConfig  # noqa: E402
 from core.finetune.train import read_metrics  # noqa: E402
 from core.jobs import queue  # noqa: E402
@@ -134,3 +134,12 @@ with tabs["Compare runs"], errors.shown_to_user():
                 tables.show(rows)
             else:
                 st.caption("The two runs have the same config.")
+        sweep_ids = sorted({job.sweep_id for job in everyone if job.sweep_id}, reverse=True)
+        st.subheader("Sweeps")
+        if not sweep_ids:
+            st.caption("No sweep yet. Launch one from a terminal, e.g. `workbench sweeps launch --base MODEL "
+                       "--dataset NAME --search learning_rate=1e-4,3e-4 --search lora_r=8,16`.")
+        else:
+            sweep = st.selectbox("Sweep", sweep_ids, key="finetune.sweep")
+            tables.show(sweeps.ranking(store, actor=actor, sweep_id=sweep))
+            st.caption("Trials ranked by evaluation loss, best first.")

@@ -333,3 +333,21 @@ def test_empty_states_say_what_to_do_next(store, people, no_gpu):
                            "`workbench finetune run")
     viewer = _open(store, "vic")
     assert _said(viewer.info, "Data scientists launch them on this page")
+
+
+def test_a_sweep_is_ranked_by_eval_loss_under_compare_runs(models_store, people, monkeypatch, no_gpu):
+    from core.finetune import sweeps
+    from tests.core.finetune.helpers import quick_config
+
+    monkeypatch.setattr(worker, "ensure_worker", lambda settings: False)
+    secret_codes(models_store)
+    sweep = sweeps.launch_sweep(models_store, actor=SYSTEM, base=quick_config(), method="grid",
+                                dimensions=[sweeps.parse_dimension("lora_r=4,8")])
+    first, second = sorted(queue.list_jobs(models_store, actor=SYSTEM, sweep_id=sweep["id"]), key=lambda j: j.id)
+    for job, loss in ((first, 0.8), (second, 0.4)):
+        queue.claim(models_store, job.id, pid=1, devices=None)
+        queue.finish(models_store, job.id, queue.SUCCEEDED, metrics={"eval_loss": loss})
+    app = _open(models_store, "vic")
+    assert not app.exception
+    ranking = next(d.value for d in app.dataframe if "eval_loss" in d.value.columns)
+    assert list(ranking["eval_loss"]) == [0.4, 0.8] and list(ranking["lora_r"]) == [8, 4]
