@@ -292,17 +292,26 @@ def process_alive(pid: int | None, job_id: int) -> bool:
 
 
 def reconcile(store: Store) -> list[int]:
-    """Marks running jobs whose process is gone as interrupted (at start-up and on every worker tick)."""
+    """Marks running jobs whose process is gone as interrupted (at start-up and on every worker tick).
+
+    Looks first and writes only when a job died, so pages can call it on every refresh."""
     host = socket.gethostname()
     now = utcnow()
+
+    def dead(row: Job) -> bool:
+        if row.host == host:
+            return not process_alive(row.pid, row.id)
+        return row.heartbeat_at is None or now - row.heartbeat_at > STALE_AFTER
+
+    with store.read() as session:
+        suspects = [r.id for r in session.exec(select(Job).where(Job.status == RUNNING, Job.launcher == "local")).all()
+                    if dead(r)]
     lost = []
+    if not suspects:
+        return lost
     with store.write() as session:
-        for row in session.exec(select(Job).where(Job.status == RUNNING, Job.launcher == "local")).all():
-            if row.host == host:
-                dead = not process_alive(row.pid, row.id)
-            else:
-                dead = row.heartbeat_at is None or now - row.heartbeat_at > STALE_AFTER
-            if dead:
+        for row in session.exec(select(Job).where(col(Job.id).in_(suspects), Job.status == RUNNING)).all():
+            if dead(row):  # again, under the write lock: it may have finished meanwhile
                 transition(session, row, INTERRUPTED, pid=None,
                            error="The training process stopped without finishing (killed, or the machine restarted); "
                                  "resume continues from the last complete checkpoint.")
