@@ -32,7 +32,7 @@ PAGES = (
     PageSpec("models.py", "Models", "models", "Build", ":material/model_training:", Permission.VIEW_MODELS),
     PageSpec("prompts.py", "Prompts", "prompts", "Build", ":material/edit_note:", Permission.RUN_INFERENCE),
     PageSpec("compare.py", "Compare", "compare", "Build", ":material/compare:", Permission.RUN_INFERENCE),
-    PageSpec("pipelines.py", "Pipelines", "pipelines", "Build", ":material/account_tree:", Permission.RUN_INFERENCE),
+    PageSpec("pipelines.py", "Pipelines", "pipelines", "Build", ":material/schema:", Permission.RUN_INFERENCE),
     PageSpec("finetune.py", "Fine-tune", "finetune", "Build", ":material/tune:", Permission.VIEW_DASHBOARDS),
     PageSpec("admin.py", "Admin", "admin", "Govern", ":material/admin_panel_settings:", Permission.MANAGE_USERS),
     PageSpec("account.py", "Account", "account", "Workbench", ":material/person:", None),

@@ -26,15 +26,17 @@ pytestmark = pytest.mark.e2e
 
 # What each role's sidebar offers, by url path; written out here rather than derived from the app's own tables.
 PAGES_BY_ROLE = {
-    Role.ADMIN: {"home", "data", "models", "admin", "account"},
-    Role.DATA_SCIENTIST: {"home", "data", "models", "account"},
+    Role.ADMIN: {"home", "data", "models", "prompts", "compare", "pipelines", "finetune", "admin", "account"},
+    Role.DATA_SCIENTIST: {"home", "data", "models", "prompts", "compare", "pipelines", "finetune", "account"},
     Role.ANNOTATOR: {"home", "account"},
-    Role.VIEWER: {"home", "models", "account"},
+    Role.VIEWER: {"home", "models", "finetune", "account"},
 }
 # The heading each page opens with. Home's title is the app's name, as on the login form: its greeting tells
 # the two apart.
-HEADINGS = {"home": "LLMOps Workbench", "data": "Data", "models": "Models", "admin": "Admin", "account": "Account"}
-TITLES = {"home": "Home", "data": "Data", "models": "Models", "admin": "Admin", "account": "Account"}
+BUILD = {"prompts": "Prompts", "compare": "Compare", "pipelines": "Pipelines", "finetune": "Fine-tune"}
+HEADINGS = {"home": "LLMOps Workbench", "data": "Data", "models": "Models", **BUILD, "admin": "Admin",
+            "account": "Account"}
+TITLES = {"home": "Home", "data": "Data", "models": "Models", **BUILD, "admin": "Admin", "account": "Account"}
 NAME_BY_ROLE = {role: name for name, role in ACCOUNTS.items()}
 ALL_ROLES = list(PAGES_BY_ROLE)
 # Profiling (a tokenizer to load, PII and near-duplicate scans) and redacting take seconds on a small machine.
@@ -228,8 +230,9 @@ def import_file(page: Page, path, dataset: str) -> None:
     after_run(page, lambda: uploader.locator("input[type=file]").set_input_files(str(path)))
     expect(uploader.get_by_text(path.name, exact=True)).to_be_visible()
     name = box.get_by_role("textbox", name="Dataset name", exact=True)
-    name.fill(dataset)
-    after_run(page, lambda: name.press("Enter"))
+    if name.input_value() != dataset:  # the upload fills in a name from the file's; an unchanged one reruns nothing
+        name.fill(dataset)
+        after_run(page, lambda: name.press("Enter"))
     expect(name).to_have_value(dataset)
     after_run(page, box.get_by_role("button", name="Import", exact=True).click, SLOW_RUN_MS)
 
@@ -453,7 +456,7 @@ def test_a_data_scientist_imports_a_csv_then_picks_and_profiles_it(new_page, tmp
     assert {dataset, "support-tickets", "support-chat-sft"} <= set(selectbox_options(page, "Dataset"))
     choose(page, "Dataset", "support-tickets")
     choose(page, "Dataset", dataset)
-    expect(version_caption(page, f"{dataset}@1")).to_contain_text("4 rows · import of e2e upload.csv")
+    expect(version_caption(page, f"{dataset}@1")).to_contain_text("4 rows · Imported from e2e upload.csv")
     profile_version(page)
     expect(metric(page, "Rows")).to_have_text("4")
     expect(metric(page, "Columns")).to_have_text("2")
