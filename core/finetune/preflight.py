@@ -87,6 +87,14 @@ def run(store: Store, *, actor: Actor, config: FinetuneConfig) -> Preflight:
         if base.context_length and config.max_seq_length > base.context_length:
             result.add("error", f"The max sequence length {config.max_seq_length:,} exceeds {base.name}'s context "
                                 f"of {base.context_length:,} tokens.")
+    if config.adapter_name.strip():  # checked now, not after an hour of training
+        try:
+            registry.validate_name(config.adapter_name.strip())
+            if registry.is_registered(store, config.adapter_name.strip()):
+                result.add("error", f"A model named '{config.adapter_name.strip()}' is already registered; choose "
+                                    "another adapter name or leave it empty.")
+        except WorkbenchError as exc:
+            result.add("error", exc.message.replace("model name", "adapter name"))
     devices = cuda_devices()
     if config.qlora and not devices:
         result.add("error", "QLoRA needs a CUDA GPU and this machine has none; turn QLoRA off to train in full "

@@ -143,6 +143,11 @@ def test_doomed_runs_are_stopped_before_they_start(models_store, people):
     with pytest.raises(InvalidInput, match="is an embedding model"):
         launch.launch(models_store, actor=SYSTEM, config=quick_config(base_model=bundled.EMBEDDING_MODEL.name),
                       start_worker=False)
+    with pytest.raises(InvalidInput, match="'smollm2-135m-instruct' is already registered"):
+        launch.launch(models_store, actor=SYSTEM, config=quick_config(adapter_name=bundled.CHAT_MODEL.name),
+                      start_worker=False)
+    with pytest.raises(InvalidInput, match="not a valid adapter name"):
+        launch.launch(models_store, actor=SYSTEM, config=quick_config(adapter_name="../x"), start_worker=False)
     with pytest.raises(PermissionDenied):
         launch.launch(models_store, actor=people[Role.ANNOTATOR].as_actor(), config=quick_config(), start_worker=False)
     assert queue.list_jobs(models_store, actor=SYSTEM) == []
