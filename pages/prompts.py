@@ -37,7 +37,7 @@ if can_edit:
                     made, _ = templates.save_version(store, actor=actor, name=new_name, body=new_body,
                                                      system=new_system, description=new_description,
                                                      note="First version.")
-                    prompts_view.done(f"Created {inert(made.ref)}.", template=made.template)
+                    prompts_view.done(f"Created {inert(made.ref)}.", template=made.template, version=made.version)
 
 found = templates.list_templates(store, actor=actor)
 if not found:
@@ -78,7 +78,8 @@ with edit_tab:
                 saved, created = templates.save_version(store, actor=actor, name=chosen, body=body, system=system,
                                                         note=note)
                 prompts_view.done(f"Saved {inert(saved.ref)}." if created else
-                                  f"Nothing changed; {inert(saved.ref)} is the latest version.", template=chosen)
+                                  f"Nothing changed; {inert(saved.ref)} is the latest version.", template=chosen,
+                                  version=saved.version)
 
     st.subheader("Preview")
     source = st.radio("Fill the variables from", ["Typed values", "A dataset row"], horizontal=True,
@@ -140,7 +141,7 @@ with versions_tab:
                 with errors.shown_to_user():
                     moved = templates.set_label(store, actor=actor, ref=f"{chosen}@{target}", label=label)
                     prompts_view.done(f"{inert(chosen)}@{inert(label.strip().lower())} now points to "
-                                      f"{inert(moved.ref)}.", template=chosen)
+                                      f"{inert(moved.ref)}.", template=chosen, version=moved.version)
 
 with diff_tab:
     if len(history) < 2:

@@ -16,18 +16,25 @@ def versions_table(history: list[PromptVersionInfo]) -> None:
                  for v in history], key="prompts.versions_table")
 
 
-def done(message: str, *, template: str | None = None) -> None:
-    """Reruns so pickers include what was just saved, then shows `message` (already inert)."""
+def done(message: str, *, template: str | None = None, version: int | None = None) -> None:
+    """Reruns so pickers include what was just saved, then shows `message` (already inert); the template and
+    version given become the selected ones."""
     st.session_state[FLASH_KEY] = message
     if template:
-        st.session_state[GOTO_KEY] = template
+        st.session_state[GOTO_KEY] = (template, version)
     st.rerun()
 
 
 def select_pending() -> None:
+    """Selects what `done` asked for. Setting the picker's value (rather than forgetting it) is what the browser
+    honours: a forgotten key makes it send its old selection back."""
     if goto := st.session_state.pop(GOTO_KEY, None):
-        st.session_state["prompts.selected"] = goto
-        st.session_state.pop(f"prompts.version.{goto}", None)
+        template, version = goto
+        st.session_state["prompts.selected"] = template
+        if version is not None:
+            st.session_state[f"prompts.version.{template}"] = version
+        else:
+            st.session_state.pop(f"prompts.version.{template}", None)
 
 
 def show_flash() -> None:
