@@ -26,7 +26,7 @@ def _work_until_idle(store) -> None:
     assert worker.run_worker(store, poll_s=0.3, exit_when_idle=True) == 0
 
 
-def _until(predicate, timeout_s=240.0, what="condition"):
+def _until(predicate, timeout_s=900.0, what="condition"):  # generous: shared CPUs can be very slow
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = predicate()
@@ -86,9 +86,9 @@ def test_a_killed_job_becomes_interrupted_and_resumes_from_its_last_complete_che
     def checkpointed():
         current = queue.get_job(models_store, actor=SYSTEM, job_id=job.id)
         assert current.status in queue.ACTIVE, (current.error, current.log_path.read_text()[-2000:])
-        return (checkpoints / "checkpoint-4" / "trainer_state.json").exists()
+        return (checkpoints / "checkpoint-2" / "trainer_state.json").exists()
 
-    _until(checkpointed, what="checkpoint-4")
+    _until(checkpointed, what="checkpoint-2")
     running = queue.get_job(models_store, actor=SYSTEM, job_id=job.id)
     assert running.status == queue.RUNNING and running.pid
     os.kill(running.pid, signal.SIGKILL)
@@ -96,7 +96,7 @@ def test_a_killed_job_becomes_interrupted_and_resumes_from_its_last_complete_che
     lost = queue.get_job(models_store, actor=SYSTEM, job_id=job.id)
     assert lost.status == queue.INTERRUPTED and "resume" in lost.error
     newest = max(int(p.name.split("-")[1]) for p in checkpoints.glob("checkpoint-*")
-                 if (p / "trainer_state.json").exists())
+                 if (p / "trainer_state.json").exists() and (p / "adapter_model.safetensors").exists())
     # A checkpoint folder cut off before its trainer state was written must be skipped.
     (checkpoints / "checkpoint-7").mkdir()
     (checkpoints / "checkpoint-7" / "adapter_model.safetensors").write_bytes(b"partial")
