@@ -124,7 +124,7 @@ def test_the_check_shows_cpu_warning_estimate_and_examples_then_launch_queues_an
         models_store, people, no_gpu, workers):
     secret_codes(models_store)
     app = _open(models_store, "dan")
-    app.text_input(key=view.key_of("adapter_name")).input("codes-<b>adapter</b>")
+    app.text_input(key=view.key_of("adapter_name")).input("codes-adapter-v1")
     _button(app, "Check").click().run()
     assert not app.exception and not app.error, [e.value for e in app.error]
     assert _said(app.warning, "No CUDA GPU here: the job runs on CPU")
@@ -142,7 +142,7 @@ def test_the_check_shows_cpu_warning_estimate_and_examples_then_launch_queues_an
     job = queue.list_jobs(models_store, actor=SYSTEM)[0]
     try:
         assert job.status == queue.QUEUED and job.created_by == "dan" and job.config["max_steps"] == 30
-        assert job.config["adapter_name"] == "codes-<b>adapter</b>"
+        assert job.config["adapter_name"] == "codes-adapter-v1"
         assert workers == [models_store.settings.home]  # the page made sure a worker will run it
         assert _said(app.success, f"Launched job {job.id}")
         assert app.session_state[view.TAB_KEY] == "Jobs" and app.session_state[view.JOB_KEY] == job.id
