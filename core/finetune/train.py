@@ -73,19 +73,11 @@ class _Examples:
         return {"input_ids": e.input_ids, "labels": e.labels}
 
 
-class TokenCounter:
-    """Counts the real (non-padding) tokens the collator hands to the model."""
-
-    def __init__(self):
-        self.tokens = 0
-
-
-def padded_collator(pad_id: int, counter: TokenCounter):
+def padded_collator(pad_id: int):
     import torch
 
     def collate(batch):
         width = max(len(b["input_ids"]) for b in batch)
-        counter.tokens += sum(len(b["input_ids"]) for b in batch)
         ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
         labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
         mask = torch.zeros((len(batch), width), dtype=torch.long)
@@ -99,18 +91,12 @@ def padded_collator(pad_id: int, counter: TokenCounter):
     return collate
 
 
-def padding_free_collator(counter: TokenCounter):
+def padding_free_collator():
     """All examples of a batch in one row, positions restarting per example: no padding is computed, and the
     attention mask built from the positions keeps examples from seeing each other."""
     from transformers import DataCollatorWithFlattening
 
-    flatten = DataCollatorWithFlattening(return_position_ids=True, separator_id=IGNORE)
-
-    def collate(batch):
-        counter.tokens += sum(len(b["input_ids"]) for b in batch)
-        return flatten(batch)
-
-    return collate
+    return DataCollatorWithFlattening(return_position_ids=True, separator_id=IGNORE)
 
 
 def precision_flags(config: FinetuneConfig, cuda: bool) -> dict[str, bool]:
@@ -224,9 +210,8 @@ def train(*, base_path: str, data: PreparedData, tokenizer, config: FinetuneConf
     if config.gradient_checkpointing:
         model.enable_input_require_grads()
 
-    counter = TokenCounter()
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    collate = padding_free_collator(counter) if config.batching == "padding_free" else padded_collator(pad_id, counter)
+    collate = padding_free_collator() if config.batching == "padding_free" else padded_collator(pad_id)
     has_eval = bool(data.eval)
     checkpoints = run_dir / "checkpoints"
     report_to = _report_to(run_dir)
@@ -248,7 +233,7 @@ def train(*, base_path: str, data: PreparedData, tokenizer, config: FinetuneConf
 
     class Reporter(TrainerCallback):
         def on_train_begin(self, args, trainer_state, control, **kwargs):
-            state["tokens_at"], state["time_at"] = counter.tokens, time.perf_counter()
+            state["tokens_at"], state["time_at"] = trainer.real_tokens, time.perf_counter()
             if not report({"max_steps": trainer_state.max_steps, "step": trainer_state.global_step}):
                 state["stopped"] = control.should_training_stop = True
 
@@ -261,8 +246,9 @@ def train(*, base_path: str, data: PreparedData, tokenizer, config: FinetuneConf
                 if logs and key in logs and logs[key] is not None and math.isfinite(float(logs[key])):
                     row[key] = float(logs[key])
             if "loss" in row:
-                row["tokens_per_s"] = round((counter.tokens - state["tokens_at"]) / elapsed, 2)
-                state["tokens_at"], state["time_at"] = counter.tokens, now
+                seen = trainer.real_tokens
+                row["tokens_per_s"] = round((seen - state["tokens_at"]) / elapsed, 2)
+                state["tokens_at"], state["time_at"] = seen, now
             if (memory := _gpu_memory_gb()) is not None:
                 row["gpu_memory_gb"] = memory
             with metrics_file.open("a") as out:
@@ -277,7 +263,18 @@ def train(*, base_path: str, data: PreparedData, tokenizer, config: FinetuneConf
                 if not report({"step": trainer_state.global_step, "max_steps": trainer_state.max_steps}):
                     state["stopped"] = control.should_training_stop = True
 
-    trainer = Trainer(model=model, args=args, train_dataset=_Examples(data.train),
+    class CountingTrainer(Trainer):
+        """Counts the real (non-padding) tokens each training step consumes: counted in the step, not in the
+        collator, because the data loader prepares a batch ahead."""
+
+        real_tokens = 0
+
+        def training_step(self, model, inputs, num_items_in_batch=None):
+            mask = inputs.get("attention_mask")
+            self.real_tokens += int(mask.sum()) if mask is not None else int(inputs["input_ids"].numel())
+            return super().training_step(model, inputs, num_items_in_batch)
+
+    trainer = CountingTrainer(model=model, args=args, train_dataset=_Examples(data.train),
                       eval_dataset=_Examples(data.eval) if has_eval else None, data_collator=collate,
                       callbacks=[Reporter()])
     with _mlflow_run(run_dir, config, "mlflow" in report_to) as log_final:
@@ -287,8 +284,8 @@ def train(*, base_path: str, data: PreparedData, tokenizer, config: FinetuneConf
         runtime = time.perf_counter() - started
         final: dict[str, Any] = {"train_loss": round(float(output.training_loss), 5),
                                  "steps": trainer.state.global_step,
-                                 "trained_tokens": counter.tokens, "runtime_s": round(runtime, 2),
-                                 "tokens_per_s": round(counter.tokens / runtime, 2) if runtime > 0 else None,
+                                 "trained_tokens": trainer.real_tokens, "runtime_s": round(runtime, 2),
+                                 "tokens_per_s": round(trainer.real_tokens / runtime, 2) if runtime > 0 else None,
                                  "resumed_from": resume_from.name if resume_from else None,
                                  "target_modules": targets}
         if has_eval and not state["stopped"]:
