@@ -12,7 +12,7 @@ import math
 import os
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -94,8 +94,9 @@ def _looks_nested(column: pd.Series) -> bool:
     return len(sample) > 0 and sample.map(lambda v: isinstance(v, (list, dict, np.ndarray))).any()
 
 
-def infer_type(column: pd.Series, counts: pd.Series | None = None) -> str:
-    """The column's kind; `counts` (its value_counts) saves a second pass over a large text column."""
+def infer_type(column: pd.Series, counts: pd.Series | Future | None = None) -> str:
+    """The column's kind; `counts` (its value_counts, or a Future of it) saves a second pass over a large
+    text column, and is only waited for when the lengths leave the kind open."""
     if pd.api.types.is_bool_dtype(column):
         return "boolean"
     if pd.api.types.is_numeric_dtype(column):
@@ -111,10 +112,14 @@ def infer_type(column: pd.Series, counts: pd.Series | None = None) -> str:
     if head.str.match(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$").mean() > 0.95:
         return "datetime"
     mean_length = head.str.len().mean()
+    if mean_length >= 40:
+        return "text"
+    if isinstance(counts, Future):
+        counts = counts.result()
     distinct = len(counts) if counts is not None else strings.nunique()
-    if distinct == len(strings) and mean_length < 40 and not head.str.contains(r"\s").any():
+    if distinct == len(strings) and not head.str.contains(r"\s").any():
         return "identifier"
-    if distinct <= max(50, 0.05 * len(strings)) and mean_length < 40:
+    if distinct <= max(50, 0.05 * len(strings)):
         return "categorical"
     return "text"
 
@@ -143,17 +148,30 @@ def _arrow_strings(strings: pd.Series):
 
 
 def _profile_text(column: pd.Series, sample_index: np.ndarray, options: ProfileOptions,
-                  tokenizer_path: str | None, counts: pd.Series | None = None) -> dict[str, Any]:
+                  tokenizer_path: str | None, counts: pd.Series | Future | None = None) -> dict[str, Any]:
     import pyarrow.compute as pc
 
     strings = column.astype("string")
     present = strings.dropna()
     n = len(present)
     arrow = _arrow_strings(present)
+    sample = strings.iloc[sample_index].dropna()
+    sample = sample[sample.str.strip().ne("")]
+    # Arrow kernels, numpy and the Rust tokenizer run without the GIL: they go to other threads while this
+    # one does the Python work on the sample (near-duplicates, languages, PII).
+    pool = ThreadPoolExecutor(max_workers=2)
+    token_job = pool.submit(textstats.token_lengths, sample.tolist(), tokenizer_path) \
+        if tokenizer_path and len(sample) else None
+    words_job = pool.submit(textstats.word_counts, arrow)
+    counts_job = pool.submit(present.value_counts) if counts is None else None
+    pool.shutdown(wait=False)
+    near_rows, pairs = textstats.near_duplicate_pairs(sample.head(NEAR_DUPLICATE_ROWS), options.near_duplicate_threshold)
+    languages = textstats.language_mix(sample.head(2000).tolist())
+    findings = pii.scan_series(sample)
     chars = pc.utf8_length(arrow).to_numpy().astype(np.float64)
-    words = textstats.word_counts(arrow).astype(np.float64)
     blank = int(pc.sum(pc.equal(pc.utf8_trim_whitespace(arrow), "")).as_py() or 0)
-    counts = counts if counts is not None else present.value_counts()
+    words = words_job.result().astype(np.float64)
+    counts = counts_job.result() if counts is None else counts.result() if isinstance(counts, Future) else counts
     repeated = counts[counts > 1]
     dup_rows = int((repeated - 1).sum())
     stats: dict[str, Any] = {
@@ -164,15 +182,7 @@ def _profile_text(column: pd.Series, sample_index: np.ndarray, options: ProfileO
         "exact_duplicate_share": dup_rows / n if n else 0.0,
         "duplicate_examples": [{"value": str(v)[:300], "copies": int(c)} for v, c in repeated.head(5).items()],
     }
-    sample = strings.iloc[sample_index].dropna()
-    sample = sample[sample.str.strip().ne("")]
     stats["sample_rows"] = int(len(sample))
-    # Token counting runs in Rust without the GIL: start it on another core while Python does the rest.
-    pool = ThreadPoolExecutor(max_workers=1)
-    token_job = pool.submit(textstats.token_lengths, sample.tolist(), tokenizer_path) \
-        if tokenizer_path and len(sample) else None
-    pool.shutdown(wait=False)
-    near_rows, pairs = textstats.near_duplicate_pairs(sample.head(NEAR_DUPLICATE_ROWS), options.near_duplicate_threshold)
     if token_job is not None:
         lengths = token_job.result().astype(np.float64)
         truncated = float((lengths > options.max_length).mean())
@@ -192,8 +202,7 @@ def _profile_text(column: pd.Series, sample_index: np.ndarray, options: ProfileO
         "examples": [{"row_a": int(a), "row_b": int(b), "similarity": s,
                       "text_a": str(column.loc[a])[:300], "text_b": str(column.loc[b])[:300]} for a, b, s in pairs[:10]],
     }
-    stats["languages"] = textstats.language_mix(sample.head(2000).tolist())
-    findings = pii.scan_series(sample)
+    stats["languages"] = languages
     stats["pii"] = [
         {"type": f.type, "label": pii.PII_TYPES[f.type].label, "rows_in_sample": f.rows, "matches": f.matches,
          "share": f.rows / len(sample) if len(sample) else 0.0,
@@ -206,7 +215,12 @@ def _profile_text(column: pd.Series, sample_index: np.ndarray, options: ProfileO
 def _profile_column(name: str, column: pd.Series, sample_index: np.ndarray, options: ProfileOptions,
                     tokenizer_path: str | None) -> dict[str, Any]:
     nested = column.dtype == object and _looks_nested(column)
-    counts = None if nested else column.value_counts(dropna=True)
+    counts: pd.Series | Future | None = None
+    if not nested:
+        # Counting values is the longest pass over a text column: it runs while the text statistics do.
+        counting = ThreadPoolExecutor(max_workers=1)
+        counts = counting.submit(column.value_counts, dropna=True)
+        counting.shutdown(wait=False)
     kind = "nested" if nested else infer_type(column, counts)
     rows = len(column)
     missing = int(column.isna().sum())
@@ -218,6 +232,8 @@ def _profile_column(name: str, column: pd.Series, sample_index: np.ndarray, opti
         result["distinct"] = int(as_text.nunique())
         result["lengths"] = _numeric_stats(column.dropna().map(len).to_numpy(dtype=np.float64))
         return result
+    text = _profile_text(column, sample_index, options, tokenizer_path, counts) if kind == "text" else None
+    counts = counts.result() if isinstance(counts, Future) else counts
     result["distinct"] = int(len(counts))
     result["distinct_share"] = result["distinct"] / (rows - missing) if rows > missing else 0.0
     result["top"] = [{"value": str(v)[:200], "count": int(c)} for v, c in counts.head(5).items()]
@@ -233,7 +249,7 @@ def _profile_column(name: str, column: pd.Series, sample_index: np.ndarray, opti
             days = valid.dt.floor("D").value_counts().sort_index()
             result["datetime"]["per_day"] = {d.date().isoformat(): int(c) for d, c in days.tail(400).items()}
     elif kind == "text":
-        result["text"] = _profile_text(column, sample_index, options, tokenizer_path, counts)
+        result["text"] = text
     return result
 
 
@@ -297,10 +313,17 @@ def profile_frame(frame: pd.DataFrame, *, options: ProfileOptions = ProfileOptio
     rows = len(frame)
     sample_index = np.sort(rng.choice(rows, size=options.sample_rows, replace=False)) if rows > options.sample_rows \
         else np.arange(rows)
-    columns = []
-    for name in frame.columns:
-        steps(f"Profiling column '{name}'")
-        columns.append(_profile_column(str(name), frame[name], sample_index, options, tokenizer_path))
+    # Two columns at a time: most of the work is in Arrow, numpy and pandas kernels that free the GIL, and the
+    # widest (text) columns start first so the others fill the second core. Progress is reported from this
+    # thread only (Streamlit elements cannot be updated from worker threads).
+    names = sorted(frame.columns, key=lambda c: -int(frame[c].memory_usage(deep=False)))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        jobs = {name: pool.submit(_profile_column, str(name), frame[name], sample_index, options, tokenizer_path)
+                for name in names}
+        for name in names:
+            steps(f"Profiling column '{name}'")
+            jobs[name].result()
+    columns = [jobs[name].result() for name in frame.columns]
     steps("Checking fine-tuning readiness")
     readiness = formats.detect_format(frame)
     report: dict[str, Any] = {
@@ -333,6 +356,8 @@ def profile_version(store: Store, *, actor: Actor, ref: str, options: ProfileOpt
     tokenizer = registry.get_model(store, actor=actor, name=options.tokenizer_model) if options.tokenizer_model else None
     if tokenizer is not None and not tokenizer.path:
         raise InvalidInput(f"The model '{tokenizer.name}' has no local tokenizer; choose a local model.")
+    # The language model and tokenizer load while the Parquet file is read and the first columns profiled.
+    textstats.warm_up(tokenizer.path if tokenizer else None)
     frame = versions.load_frame(store, actor=actor, version=version)
     report = profile_frame(frame, options=options, tokenizer_path=tokenizer.path if tokenizer else None, progress=progress)
     report.update({"dataset": version.dataset, "version": version.version, "ref": version.ref, "sha256": version.sha256})

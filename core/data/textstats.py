@@ -1,17 +1,25 @@
 """Text statistics that need more than pandas: token counts, near-duplicates (MinHash LSH) and language mix."""
 from __future__ import annotations
 
-import re
+import threading
 from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 
-_WORD_RE = re.compile(r"\w+", re.UNICODE)
+from core.data import minhash
+
+
+_LOADING = threading.Lock()  # one thread loads a model; others asking for it meanwhile wait instead of loading it again
+
+
+def tokenizer_for(path: str):
+    with _LOADING:
+        return _tokenizer_for(path)
 
 
 @lru_cache(maxsize=4)
-def tokenizer_for(path: str):
+def _tokenizer_for(path: str):
     """The fast (Rust) tokenizer straight from tokenizer.json: counting tokens needs no transformers import,
     which alone takes seconds; folders without tokenizer.json fall back to transformers."""
     from pathlib import Path
@@ -45,105 +53,95 @@ _ASCII_SPACE = np.zeros(256, dtype=bool)
 _ASCII_SPACE[[9, 10, 11, 12, 13, 32]] = True
 
 
-def word_counts(arrow, block: int = 65_536) -> np.ndarray:
+def word_counts(arrow) -> np.ndarray:
     """Words (runs of non-space characters) per string of a pyarrow string array, straight from its UTF-8 buffer.
 
-    A word starts at a non-space byte that follows a space byte or the start of its string; a cumulative sum of
-    word starts read at the string offsets gives the counts. Blocks of strings keep the temporary arrays small.
-    Many times faster than a regex per row.
+    A word starts at a non-space byte that follows a space byte or the start of its string; the positions of
+    word starts, searched at the string offsets, give the counts. Many times faster than a regex per row, and
+    it reads large_string arrays (pandas' default) in place instead of casting them.
     """
     import pyarrow as pa
 
     results = []
     for chunk in getattr(arrow, "chunks", [arrow]):
-        for start in range(0, len(chunk), block):
-            piece = chunk.slice(start, block)
-            if piece.null_count:
-                piece = piece.fill_null("")
-            if not pa.types.is_string(piece.type):
-                piece = piece.cast(pa.string())
-            _, offsets_buffer, data_buffer = piece.buffers()
-            offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[piece.offset:piece.offset + len(piece) + 1]
-            first, last = int(offsets[0]), int(offsets[-1])
-            data = np.frombuffer(data_buffer, dtype=np.uint8)[first:last] if data_buffer else np.empty(0, np.uint8)
-            relative = offsets - first
-            space = _ASCII_SPACE[data]
-            after_space = np.ones_like(space)
-            after_space[1:] = space[:-1]
-            string_starts = relative[:-1][relative[:-1] < len(data)]
-            after_space[string_starts] = True
-            cumulative = np.zeros(len(data) + 1, dtype=np.int32)
-            np.cumsum(~space & after_space, out=cumulative[1:])
-            results.append(cumulative[relative[1:]] - cumulative[relative[:-1]])
-    return np.concatenate(results) if results else np.empty(0, dtype=np.int32)
-
-
-def _shingles(text: str, size: int = 3) -> set[bytes]:
-    words = _WORD_RE.findall(text.lower())
-    if len(words) < size:
-        return {" ".join(words).encode()} if words else set()
-    return {" ".join(words[i:i + size]).encode() for i in range(len(words) - size + 1)}
+        if chunk.null_count:
+            chunk = chunk.fill_null("")
+        if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
+            chunk = chunk.cast(pa.large_string())
+        _, offsets_buffer, data_buffer = chunk.buffers()
+        width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        offsets = np.frombuffer(offsets_buffer, dtype=width)[chunk.offset:chunk.offset + len(chunk) + 1]
+        first, last = int(offsets[0]), int(offsets[-1])
+        data = np.frombuffer(data_buffer, dtype=np.uint8)[first:last] if data_buffer else np.empty(0, np.uint8)
+        relative = offsets.astype(np.int64) - first
+        space = _ASCII_SPACE[data]
+        starts = ~space
+        starts[1:] &= space[:-1]
+        string_starts = relative[:-1][relative[:-1] < relative[1:]]
+        starts[string_starts] = ~space[string_starts]
+        results.append(np.diff(np.searchsorted(np.flatnonzero(starts), relative)))
+    return np.concatenate(results) if results else np.empty(0, dtype=np.int64)
 
 
 def near_duplicate_pairs(texts: pd.Series, threshold: float = 0.8, num_perm: int = 64,
                          max_pairs: int = 20) -> tuple[int, list[tuple[int, int, float]]]:
     """Rows (by index label) whose word 3-gram Jaccard similarity is above `threshold`, exact copies excluded.
 
-    Returns (rows that have a near-duplicate, example pairs with their estimated similarity).
+    Returns (rows that have a near-duplicate, example pairs with their exact similarity).
     """
-    from datasketch import MinHash, MinHashLSH
-
     distinct = texts.dropna()
     distinct = distinct[~distinct.duplicated()]
     labels = distinct.index.tolist()
-    sets = [_shingles(t) for t in distinct.tolist()]
+    sets = [minhash.shingles(t) for t in distinct.tolist()]
     keep = [i for i, s in enumerate(sets) if s]
     if len(keep) < 2:
         return 0, []
-    hashes = MinHash.bulk([sets[i] for i in keep], num_perm=num_perm)
-    lsh = MinHashLSH(threshold=_candidate_threshold(threshold), num_perm=num_perm)
-    with lsh.insertion_session() as session:
-        for position, minhash in zip(keep, hashes):
-            session.insert(position, minhash, check_duplication=False)
+    keys = minhash.band_keys(minhash.signatures([sets[i] for i in keep], num_perm), _candidate_threshold(threshold))
     involved: set[int] = set()
     pairs: list[tuple[int, int, float]] = []
-    for position, minhash in zip(keep, hashes):
-        if position in involved and len(pairs) >= max_pairs:
-            continue
-        # Stop at the first confirmed partner: clusters of near-copies would otherwise cost n^2 comparisons.
-        for other in lsh.query(minhash):
-            if other == position:
-                continue
-            similarity = _jaccard(sets[position], sets[other])
-            if similarity < threshold:
-                continue
-            involved.update((position, other))
-            if len(pairs) < max_pairs and position < other:
-                pairs.append((labels[position], labels[other], round(float(similarity), 3)))
-            break
-    return len(involved), pairs
+    for group in minhash.candidate_groups(keys):
+        members = [keep[g] for g in group]
+        for i, first in enumerate(members):
+            for second in members[i + 1:]:
+                # A pair between rows already counted adds nothing once the examples are full; clusters of
+                # near-copies would otherwise cost n^2 exact comparisons.
+                if first == second or (first in involved and second in involved and len(pairs) >= max_pairs):
+                    continue
+                similarity = minhash.jaccard(sets[first], sets[second])
+                if similarity < threshold:
+                    continue
+                if len(pairs) < max_pairs and not (first in involved and second in involved):
+                    pairs.append((labels[first], labels[second], round(float(similarity), 3)))
+                involved.update((first, second))
+    return len(involved), sorted(pairs, key=lambda p: (-p[2], p[0], p[1]))
+
+
+def _shingled(texts: pd.Series) -> tuple[list, list[frozenset]]:
+    """(labels, shingle sets) of the texts that have at least one word."""
+    labels, sets = [], []
+    for label, text in texts.items():
+        shingles = minhash.shingles(text)
+        if shingles:
+            labels.append(label)
+            sets.append(shingles)
+    return labels, sets
 
 
 def near_duplicate_later_rows(texts: pd.Series, threshold: float = 0.8, num_perm: int = 64) -> list:
     """Labels of rows that nearly repeat an earlier kept row (the first of each group stays)."""
-    from datasketch import MinHash, MinHashLSH
-
-    labels, sets = [], []
-    for label, text in texts.items():
-        shingles = _shingles(text)
-        if shingles:
-            labels.append(label)
-            sets.append(shingles)
+    labels, sets = _shingled(texts)
     if len(sets) < 2:
         return []
-    hashes = MinHash.bulk(sets, num_perm=num_perm)
-    lsh = MinHashLSH(threshold=_candidate_threshold(threshold), num_perm=num_perm)
+    keys = minhash.band_keys(minhash.signatures(sets, num_perm), _candidate_threshold(threshold)).tolist()
+    buckets: dict[int, list[int]] = {}
     later = []
-    for position, minhash in enumerate(hashes):
-        if any(_jaccard(sets[position], sets[kept]) >= threshold for kept in lsh.query(minhash)):
+    for position, row_keys in enumerate(keys):
+        candidates = {kept for key in row_keys for kept in buckets.get(key, ())}
+        if any(minhash.jaccard(sets[position], sets[kept]) >= threshold for kept in candidates):
             later.append(labels[position])
-        else:
-            lsh.insert(position, minhash)  # only kept rows stand for their group
+            continue
+        for key in row_keys:  # only kept rows stand for their group
+            buckets.setdefault(key, []).append(position)
     return later
 
 
@@ -153,17 +151,35 @@ def _candidate_threshold(threshold: float) -> float:
     return max(0.3, threshold - 0.25)
 
 
-def _jaccard(a: set, b: set) -> float:
-    return len(a & b) / len(a | b) if a or b else 0.0
+def language_identifier():
+    """py3langid's model; loading it (an LZMA-packed file) takes a third of a second, so it is loaded once."""
+    with _LOADING:
+        return _language_identifier()
+
+
+@lru_cache(maxsize=1)
+def _language_identifier():
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    return LanguageIdentifier.from_model_file(MODEL_FILE)
+
+
+def warm_up(tokenizer_path: str | None = None) -> None:
+    """Starts loading the language model and the tokenizer on another thread, so that they are ready by the
+    time the text statistics need them (LZMA and the Rust tokenizer mostly run without the GIL)."""
+    def load():
+        language_identifier()
+        if tokenizer_path:
+            tokenizer_for(tokenizer_path)
+    threading.Thread(target=load, name="profile-warm-up", daemon=True).start()
 
 
 def language_mix(texts: list[str]) -> dict[str, int]:
     """Counts of detected languages (ISO 639-1) over texts long enough to tell; short ones count as 'short'."""
-    import py3langid
-
+    identifier = language_identifier()
     counts: dict[str, int] = {}
     for text in texts:
-        language = py3langid.classify(text)[0] if len(text.strip()) >= 12 else "short"
+        language = identifier.classify(text)[0] if len(text.strip()) >= 12 else "short"
         counts[language] = counts.get(language, 0) + 1
     return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
@@ -171,27 +187,20 @@ def language_mix(texts: list[str]) -> dict[str, int]:
 def near_matches(reference: pd.Series, queries: pd.Series, threshold: float = 0.8,
                  num_perm: int = 64) -> list[tuple[int, int, float]]:
     """For each query text with a near-duplicate among the reference texts: (query label, reference label, similarity)."""
-    from datasketch import MinHash, MinHashLSH
-
-    ref_labels, ref_sets = [], []
-    for label, text in reference.items():
-        shingles = _shingles(text)
-        if shingles:
-            ref_labels.append(label)
-            ref_sets.append(shingles)
-    query_items = [(label, _shingles(text)) for label, text in queries.items()]
-    query_items = [(label, s) for label, s in query_items if s]
-    if not ref_sets or not query_items:
+    ref_labels, ref_sets = _shingled(reference)
+    query_labels, query_sets = _shingled(queries)
+    if not ref_sets or not query_sets:
         return []
-    ref_hashes = MinHash.bulk(ref_sets, num_perm=num_perm)
-    lsh = MinHashLSH(threshold=_candidate_threshold(threshold), num_perm=num_perm)
-    with lsh.insertion_session() as session:
-        for position, minhash in enumerate(ref_hashes):
-            session.insert(position, minhash, check_duplication=False)
-    query_hashes = MinHash.bulk([s for _, s in query_items], num_perm=num_perm)
+    candidate = _candidate_threshold(threshold)
+    buckets: dict[int, list[int]] = {}
+    for position, row_keys in enumerate(minhash.band_keys(minhash.signatures(ref_sets, num_perm), candidate).tolist()):
+        for key in row_keys:
+            buckets.setdefault(key, []).append(position)
     found = []
-    for (label, shingles), minhash in zip(query_items, query_hashes):
-        best = max(((_jaccard(shingles, ref_sets[p]), p) for p in lsh.query(minhash)), default=None)
+    query_keys = minhash.band_keys(minhash.signatures(query_sets, num_perm), candidate).tolist()
+    for label, shingles, row_keys in zip(query_labels, query_sets, query_keys):
+        candidates = {p for key in row_keys for p in buckets.get(key, ())}
+        best = max(((minhash.jaccard(shingles, ref_sets[p]), p) for p in candidates), default=None)
         if best and best[0] >= threshold:
             found.append((label, ref_labels[best[1]], round(float(best[0]), 3)))
     return found
