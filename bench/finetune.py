@@ -3,7 +3,8 @@
 One prompt/completion dataset with a long tail of lengths (most answers 20-60 tokens, about one in ten
 300-500 tokens; seeded), the bundled SmolLM2-135M-Instruct, one FinetuneConfig that differs only in
 `batching`: "padded" pads each batch to its longest example, "padding_free" puts the batch's examples in one
-row with positions restarting per example. Same seed, so both train on the same batches in the same order
+row with positions restarting per example, attends inside each example only and projects onto the vocabulary
+only where a token is trained. Same seed, so both train on the same batches in the same order
 (checked).
 
 Each method trains in its own child process through core.finetune.train.train(), and the two run in lockstep,
@@ -16,7 +17,7 @@ Prints non-padding tokens per second of each (real tokens of the timed steps / t
 share of computed positions that were padding, and how closely the per-step loss curves agree. Asserts
 nothing about time.
 
-    .venv/bin/python bench/finetune.py [--steps 16] [--batch-size 8] [--repeats 1] [--rows 480]
+    .venv/bin/python bench/finetune.py [--steps 32] [--batch-size 8] [--repeats 1] [--rows 480]
 """
 from __future__ import annotations
 
@@ -214,7 +215,7 @@ def run_lockstep(base: str, data, config, folder: Path, threads: int) -> dict[st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=480)
-    parser.add_argument("--steps", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-seq-length", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=1, help="Lockstep pairs to run; each step's fastest counts.")

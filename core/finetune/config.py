@@ -68,8 +68,8 @@ class FinetuneConfig:
     max_seq_length: int = _f(512, help="Longest sequence in tokens; longer examples are truncated.", min=16,
                              max=131_072, section="Optimisation")
     batching: str = _f("padding_free", help="padding_free puts a batch's examples in one row with positions "
-                                            "restarting per example, so no padding is computed; padded pads every "
-                                            "batch to its longest example.",
+                                            "restarting per example and attention kept inside each example, so no "
+                                            "padding is computed; padded pads every batch to its longest example.",
                        choices=BATCHING, section="Optimisation", advanced=True)
     gradient_checkpointing: bool = _f(False, help="Recompute activations in the backward pass: less memory, about "
                                                   "30% slower.", section="Optimisation", advanced=True)

@@ -92,11 +92,31 @@ def padded_collator(pad_id: int):
 
 
 def padding_free_collator():
-    """All examples of a batch in one row, positions restarting per example: no padding is computed, and the
-    attention mask built from the positions keeps examples from seeing each other."""
+    """All examples of a batch in one row, positions restarting per example: no padding is computed. The
+    example boundaries go with the batch, so attention runs inside each example only (core.finetune.attention)."""
     from transformers import DataCollatorWithFlattening
 
-    return DataCollatorWithFlattening(return_position_ids=True, separator_id=IGNORE)
+    return DataCollatorWithFlattening(return_position_ids=True, separator_id=IGNORE, return_flash_attn_kwargs=True)
+
+
+def trained_positions_only(inputs: dict) -> dict:
+    """For a padding-free row: project onto the vocabulary only at the positions whose next token is trained.
+
+    The vocabulary projection (and its softmax) is the widest layer of a small model, and the prompt tokens'
+    predictions are thrown away by the response-only labels anyway; `logits_to_keep` takes those positions and
+    `shift_labels` their targets, so the loss is the same sum over the same tokens. Padded batches (several
+    rows with different trained positions) keep the stock path.
+    """
+    import torch
+
+    labels = inputs.get("labels")
+    if labels is None or labels.shape[0] != 1 or "cu_seq_lens_q" not in inputs:
+        return inputs
+    following = torch.cat([labels[:, 1:], labels.new_full((1, 1), IGNORE)], dim=1)  # what each position predicts
+    keep = (following[0] != IGNORE).nonzero().squeeze(1)
+    if keep.numel() == 0:
+        return inputs
+    return {**inputs, "logits_to_keep": keep, "shift_labels": following[:, keep]}
 
 
 def precision_flags(config: FinetuneConfig, cuda: bool) -> dict[str, bool]:
@@ -127,6 +147,10 @@ def load_base(path: str, config: FinetuneConfig, cuda: bool, flags: dict[str, bo
         kwargs["device_map"] = {"": torch.cuda.current_device()}
     elif flags["bf16"]:
         kwargs["dtype"] = torch.bfloat16
+    if config.batching == "padding_free":
+        from core.finetune import attention
+
+        kwargs["attn_implementation"] = attention.register()
     model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     if config.qlora:
         from peft import prepare_model_for_kbit_training
@@ -203,6 +227,7 @@ def train(*, base_path: str, data: PreparedData, tokenizer, config: FinetuneConf
     flags = precision_flags(config, cuda)
     torch.manual_seed(config.seed)
     model = load_base(base_path, config, cuda, flags)
+    model.config.use_cache = False  # training never reads a KV cache; building one only costs memory
     targets = config.target_module_list or default_target_modules(model)
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                       target_modules=targets, task_type="CAUSAL_LM", bias="none")
@@ -273,6 +298,9 @@ def train(*, base_path: str, data: PreparedData, tokenizer, config: FinetuneConf
             mask = inputs.get("attention_mask")
             self.real_tokens += int(mask.sum()) if mask is not None else int(inputs["input_ids"].numel())
             return super().training_step(model, inputs, num_items_in_batch)
+
+        def compute_loss(self, model, inputs, *args, **kwargs):
+            return super().compute_loss(model, trained_positions_only(inputs), *args, **kwargs)
 
     trainer = CountingTrainer(model=model, args=args, train_dataset=_Examples(data.train),
                       eval_dataset=_Examples(data.eval) if has_eval else None, data_collator=collate,
