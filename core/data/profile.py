@@ -28,7 +28,7 @@ from core.models import registry
 from core.models.bundled import DEFAULT_CHAT_MODEL
 from core.storage.db import Store
 
-NEAR_DUPLICATE_ROWS = 2000  # MinHash LSH runs in Python: a 2,000-row sample estimates the share within a few points
+NEAR_DUPLICATE_ROWS = 2000  # LSH candidates are confirmed in Python: a 2,000-row sample estimates the share within a few points
 PROFILE_FORMAT = 1  # bump when the report's shape changes, so stale cached profiles are recomputed
 Progress = Callable[[float, str], None]
 
