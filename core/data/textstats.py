@@ -83,6 +83,12 @@ def word_counts(arrow) -> np.ndarray:
     return np.concatenate(results) if results else np.empty(0, dtype=np.int64)
 
 
+# Each row is checked against at most this many later rows of a bucket: a bucket of thousands of similar but not
+# near-duplicate texts would otherwise cost millions of exact comparisons; pairs missed in one band's bucket are
+# usually caught in another's.
+_BUCKET_WINDOW = 64
+
+
 def near_duplicate_pairs(texts: pd.Series, threshold: float = 0.8, num_perm: int = 64,
                          max_pairs: int = 20) -> tuple[int, list[tuple[int, int, float]]]:
     """Rows (by index label) whose word 3-gram Jaccard similarity is above `threshold`, exact copies excluded.
@@ -101,8 +107,10 @@ def near_duplicate_pairs(texts: pd.Series, threshold: float = 0.8, num_perm: int
     pairs: list[tuple[int, int, float]] = []
     for group in minhash.candidate_groups(keys):
         members = [keep[g] for g in group]
+        if len(pairs) >= max_pairs and involved.issuperset(members):
+            continue  # every member is already counted: a bucket of near-copies costs one pass, not n^2 checks
         for i, first in enumerate(members):
-            for second in members[i + 1:]:
+            for second in members[i + 1:i + 1 + _BUCKET_WINDOW]:
                 # A pair between rows already counted adds nothing once the examples are full; clusters of
                 # near-copies would otherwise cost n^2 exact comparisons.
                 if first == second or (first in involved and second in involved and len(pairs) >= max_pairs):
