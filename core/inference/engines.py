@@ -24,9 +24,6 @@ ENDPOINT_WORKERS = 4
 @lru_cache(maxsize=2)
 def local_chat_model(path: str):
     """(model, tokenizer) of a local chat model folder, loaded once per process."""
-    import torch
-
-    torch.set_grad_enabled(False)
     return load_causal_lm(path)
 
 
@@ -34,10 +31,8 @@ def local_chat_model(path: str):
 def adapter_chat_model(base_path: str, adapter_path: str):
     """(PeftModel, tokenizer): a fresh copy of the base with the LoRA adapter applied, unmerged, so its outputs
     match plain `peft.PeftModel.from_pretrained`; the cached base model is never modified."""
-    import torch
     from peft import PeftModel
 
-    torch.set_grad_enabled(False)
     base, tokenizer = load_causal_lm(base_path)
     try:
         model = PeftModel.from_pretrained(base, adapter_path, is_trainable=False)

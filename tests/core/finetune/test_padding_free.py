@@ -28,6 +28,7 @@ def folder(shared_models_dir):
 
 
 def _model(folder, implementation):
+    torch.set_grad_enabled(True)  # this thread may come from a test that generated text with grad turned off
     model = AutoModelForCausalLM.from_pretrained(folder, attn_implementation=implementation, use_safetensors=True)
     model.train()
     model.config.use_cache = False
