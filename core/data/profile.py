@@ -12,7 +12,7 @@ import math
 import os
 import tempfile
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -94,9 +94,8 @@ def _looks_nested(column: pd.Series) -> bool:
     return len(sample) > 0 and sample.map(lambda v: isinstance(v, (list, dict, np.ndarray))).any()
 
 
-def infer_type(column: pd.Series, counts: pd.Series | Future | None = None) -> str:
-    """The column's kind; `counts` (its value_counts, or a Future of it) saves a second pass over a large
-    text column, and is only waited for when the lengths leave the kind open."""
+def infer_type(column: pd.Series, counts: pd.Series | None = None) -> str:
+    """The column's kind; `counts` (its value_counts) saves a second pass over a large text column."""
     if pd.api.types.is_bool_dtype(column):
         return "boolean"
     if pd.api.types.is_numeric_dtype(column):
@@ -112,14 +111,10 @@ def infer_type(column: pd.Series, counts: pd.Series | Future | None = None) -> s
     if head.str.match(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$").mean() > 0.95:
         return "datetime"
     mean_length = head.str.len().mean()
-    if mean_length >= 40:
-        return "text"
-    if isinstance(counts, Future):
-        counts = counts.result()
     distinct = len(counts) if counts is not None else strings.nunique()
-    if distinct == len(strings) and not head.str.contains(r"\s").any():
+    if distinct == len(strings) and mean_length < 40 and not head.str.contains(r"\s").any():
         return "identifier"
-    if distinct <= max(50, 0.05 * len(strings)):
+    if distinct <= max(50, 0.05 * len(strings)) and mean_length < 40:
         return "categorical"
     return "text"
 
@@ -148,7 +143,7 @@ def _arrow_strings(strings: pd.Series):
 
 
 def _profile_text(column: pd.Series, sample_index: np.ndarray, options: ProfileOptions,
-                  tokenizer_path: str | None, counts: pd.Series | Future | None = None) -> dict[str, Any]:
+                  tokenizer_path: str | None, counts: pd.Series | None = None) -> dict[str, Any]:
     import pyarrow.compute as pc
 
     strings = column.astype("string")
@@ -171,7 +166,7 @@ def _profile_text(column: pd.Series, sample_index: np.ndarray, options: ProfileO
     chars = pc.utf8_length(arrow).to_numpy().astype(np.float64)
     blank = int(pc.sum(pc.equal(pc.utf8_trim_whitespace(arrow), "")).as_py() or 0)
     words = words_job.result().astype(np.float64)
-    counts = counts_job.result() if counts is None else counts.result() if isinstance(counts, Future) else counts
+    counts = counts if counts is not None else counts_job.result()
     repeated = counts[counts > 1]
     dup_rows = int((repeated - 1).sum())
     stats: dict[str, Any] = {
@@ -215,12 +210,7 @@ def _profile_text(column: pd.Series, sample_index: np.ndarray, options: ProfileO
 def _profile_column(name: str, column: pd.Series, sample_index: np.ndarray, options: ProfileOptions,
                     tokenizer_path: str | None) -> dict[str, Any]:
     nested = column.dtype == object and _looks_nested(column)
-    counts: pd.Series | Future | None = None
-    if not nested:
-        # Counting values is the longest pass over a text column: it runs while the text statistics do.
-        counting = ThreadPoolExecutor(max_workers=1)
-        counts = counting.submit(column.value_counts, dropna=True)
-        counting.shutdown(wait=False)
+    counts = None if nested else column.value_counts(dropna=True)
     kind = "nested" if nested else infer_type(column, counts)
     rows = len(column)
     missing = int(column.isna().sum())
@@ -232,8 +222,6 @@ def _profile_column(name: str, column: pd.Series, sample_index: np.ndarray, opti
         result["distinct"] = int(as_text.nunique())
         result["lengths"] = _numeric_stats(column.dropna().map(len).to_numpy(dtype=np.float64))
         return result
-    text = _profile_text(column, sample_index, options, tokenizer_path, counts) if kind == "text" else None
-    counts = counts.result() if isinstance(counts, Future) else counts
     result["distinct"] = int(len(counts))
     result["distinct_share"] = result["distinct"] / (rows - missing) if rows > missing else 0.0
     result["top"] = [{"value": str(v)[:200], "count": int(c)} for v, c in counts.head(5).items()]
@@ -249,7 +237,7 @@ def _profile_column(name: str, column: pd.Series, sample_index: np.ndarray, opti
             days = valid.dt.floor("D").value_counts().sort_index()
             result["datetime"]["per_day"] = {d.date().isoformat(): int(c) for d, c in days.tail(400).items()}
     elif kind == "text":
-        result["text"] = text
+        result["text"] = _profile_text(column, sample_index, options, tokenizer_path, counts)
     return result
 
 
