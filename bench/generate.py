@@ -6,7 +6,7 @@
 Prints generated tokens per second of each, the ratios, and the share of prompts whose greedy answer is
 identical to peer 1's. Asserts nothing about time.
 
-    .venv/bin/python bench/generate.py [--prompts 64] [--max-new-tokens 128] [--batch-size 16]
+    .venv/bin/python bench/generate.py [--prompts 64] [--max-new-tokens 128] [--batch-size 32]
 """
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=64)
     parser.add_argument("--max-new-tokens", type=int, default=128)
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=32, help="Most prompts decoded together (the workbench default).")
     parser.add_argument("--model-dir", help="Model folder (default: the bundled chat model, converted if needed).")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -710,7 +710,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--top-p", type=float, default=1.0)
     generate.add_argument("--seed", type=int, default=0)
     generate.add_argument("--stop", action="append", help="A string that ends an answer; repeatable.")
-    generate.add_argument("--batch-size", type=int, default=16)
+    generate.add_argument("--batch-size", type=int, default=32, help="Most prompts decoded together (continuous batching).")
 
     audit = commands.add_parser("audit", help="The audit log (admins).", description="The audit log (admins).")
     audit_sub = audit.add_subparsers(dest="audit_command", metavar="ACTION", parser_class=_Parser, required=True)

@@ -2,9 +2,10 @@
 
 Why not one `model.generate()` call over everything: padding every prompt to the longest wastes compute, and
 a batch keeps paying for rows that already stopped until its longest answer ends. Here prompts are sorted by
-length and cut into batches of similar lengths (little padding), each batch is prefilled once into a KV cache,
-and every decode step feeds only the newest token of the rows still running: rows that stop are dropped from
-the batch and from the cache, so the work shrinks as answers finish.
+length and run through continuous batching (core/inference/batching.py): up to `batch_size` rows decode together,
+a row leaves the batch and the KV cache as soon as its answer ends, and the next prompts in length order are
+prefilled (their shared prefix once) and join the running rows, so the batch stays full until the queue is empty.
+Models with sliding-window or hybrid caches take the simpler path: length-sorted batches that shrink as rows stop.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ class GenerationSettings:
     top_p: float = field(default=1.0, metadata={"help": "Sample only from the smallest set of tokens whose probability reaches this."})
     seed: int = field(default=0, metadata={"help": "Random seed for sampling."})
     stop: tuple[str, ...] = field(default=(), metadata={"help": "Strings that end an answer (not included in it)."})
-    batch_size: int = field(default=16, metadata={"help": "Prompts decoded together.", "min": 1, "max": 512})
+    batch_size: int = field(default=32, metadata={"help": "Most prompts decoded together.", "min": 1, "max": 512})
 
     def __post_init__(self):
         if not 1 <= self.max_new_tokens <= 8192:
@@ -47,7 +48,7 @@ class Generation:
     output: str
     tokens_in: int
     tokens_out: int
-    latency_s: float  # wall time of the batch that produced this answer
+    latency_s: float  # from the prompt's prefill to its answer's last token
     finish_reason: str  # "stop" (end of turn), "stop_string" or "length"
 
     @property
@@ -107,55 +108,121 @@ def _forward_for(model):
     return forward
 
 
-def _decode_batch(model, prompts: list[list[int]], pad_id: int, eos: set[int], settings: GenerationSettings,
-                  tokenizer, generator) -> list[tuple[list[int], str]]:
-    """Generated token ids and finish reason per prompt of one batch."""
+class _Answers:
+    """Tokens generated so far per prompt, why each answer ended, and when."""
+
+    def __init__(self, count: int, settings: GenerationSettings, tokenizer, eos: set[int]):
+        self.settings, self.tokenizer, self.eos = settings, tokenizer, eos
+        self.tokens: list[list[int]] = [[] for _ in range(count)]
+        self.reasons = ["length"] * count
+        self.longest_stop = max((len(s) for s in settings.stop), default=0)
+
+    def take(self, owner: int, token: int) -> bool:
+        """Adds a generated token to an answer; False when that answer has ended."""
+        if token in self.eos:
+            self.reasons[owner] = "stop"
+            return False
+        generated = self.tokens[owner]
+        generated.append(token)
+        if self.settings.stop:
+            tail = self.tokenizer.decode(generated[-(self.longest_stop + 8):], skip_special_tokens=True)
+            if any(s in tail for s in self.settings.stop):
+                self.reasons[owner] = "stop_string"
+                return False
+        return len(generated) < self.settings.max_new_tokens
+
+
+def _similar_lengths(owners: list[int], prompts: list[list[int]]) -> list[list[int]]:
+    """Splits length-sorted prompts into prefill groups whose longest is at most 25% (plus a few tokens) longer than
+    their shortest, so that left padding wastes little of a prefill."""
+    parts = [[owners[0]]]
+    for owner in owners[1:]:
+        if len(prompts[owner]) > 1.25 * len(prompts[parts[-1][0]]) + 8:
+            parts.append([])
+        parts[-1].append(owner)
+    return parts
+
+
+def _decode_running(model, prompts: list[list[int]], order: list[int], pad_id: int, answers: _Answers,
+                    settings: GenerationSettings, generator, started: Callable[[int], None],
+                    ended: Callable[[int], None]) -> None:
+    """Continuous batching: prompts join the running batch in `order` as rows finish (core/inference/batching.py)."""
+    from collections import deque
+
+    from core.inference.batching import RunningBatch
+
+    forward = _forward_for(model)
+    queue = deque(order)
+    batch: RunningBatch | None = None
+    # Join in groups rather than one by one: each group's prefill is one forward pass, and its shared prefix
+    # is computed once.
+    group = max(1, settings.batch_size // 4)
+    while queue or batch:
+        free = settings.batch_size - (len(batch) if batch else 0)
+        if queue and free >= min(group, len(queue)):
+            owners = [queue.popleft() for _ in range(min(free, len(queue)))]
+            for owner in owners:
+                started(owner)
+            joining = [RunningBatch.prefill(forward, part, [prompts[i] for i in part], pad_id)
+                       for part in _similar_lengths(owners, prompts)]
+            if batch is None:
+                batch = joining.pop(0)
+            if joining:
+                batch.join(joining)
+        tokens = _next_tokens(batch.logits, settings, generator)
+        keep = []
+        for i, token in enumerate(tokens.tolist()):
+            if answers.take(batch.owners[i], token):
+                keep.append(i)
+            else:
+                ended(batch.owners[i])
+        if not keep:
+            batch = None
+            continue
+        batch.step(forward, batch.keep(keep, tokens))
+
+
+def _decode_batches(model, prompts: list[list[int]], order: list[int], pad_id: int, answers: _Answers,
+                    settings: GenerationSettings, generator, started: Callable[[int], None],
+                    ended: Callable[[int], None]) -> None:
+    """Length-sorted batches that shrink as rows stop, for models whose cache transformers must manage itself
+    (sliding-window and hybrid attention)."""
     import torch
     from transformers import DynamicCache
 
-    width = max(len(p) for p in prompts)
-    input_ids = torch.tensor([[pad_id] * (width - len(p)) + p for p in prompts])
-    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    cache = DynamicCache()
     forward = _forward_for(model)
-    output = forward(input_ids=input_ids, attention_mask=mask, position_ids=positions, cache=cache)
-    logits = output.logits[:, -1, :]
-    rows = list(range(len(prompts)))  # which prompt each live batch row belongs to
-    generated: list[list[int]] = [[] for _ in prompts]
-    reasons = ["length"] * len(prompts)
-    next_position = positions[:, -1]
-    longest_stop = max((len(s) for s in settings.stop), default=0)
-    for _ in range(settings.max_new_tokens):
-        tokens = _next_tokens(logits, settings, generator)
-        keep = []
-        for i, token in enumerate(tokens.tolist()):
-            owner = rows[i]
-            if token in eos:
-                reasons[owner] = "stop"
-                continue
-            generated[owner].append(token)
-            if settings.stop:
-                tail = tokenizer.decode(generated[owner][-(longest_stop + 8):], skip_special_tokens=True)
-                if any(s in tail for s in settings.stop):
-                    reasons[owner] = "stop_string"
-                    continue
-            if len(generated[owner]) < settings.max_new_tokens:
-                keep.append(i)
-        if not keep:
-            break
-        if len(keep) < len(rows):
-            # Drop finished rows from the batch and from the KV cache, so later steps cost less.
-            index = torch.tensor(keep)
-            cache.batch_select_indices(index)
-            mask, tokens, next_position = mask[index], tokens[index], next_position[index]
-            rows = [rows[i] for i in keep]
-        mask = torch.cat([mask, torch.ones(len(rows), 1, dtype=mask.dtype)], dim=-1)
-        next_position = next_position + 1
-        output = forward(input_ids=tokens.unsqueeze(-1), attention_mask=mask, position_ids=next_position.unsqueeze(-1),
-                         cache=cache)
-        logits = output.logits[:, -1, :]
-    return [(generated[i], reasons[i]) for i in range(len(prompts))]
+    for start in range(0, len(order), settings.batch_size):
+        owners = order[start:start + settings.batch_size]
+        for owner in owners:
+            started(owner)
+        batch = [prompts[i] for i in owners]
+        width = max(len(p) for p in batch)
+        input_ids = torch.tensor([[pad_id] * (width - len(p)) + p for p in batch])
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in batch])
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        cache = DynamicCache(config=model.config)
+        logits = forward(input_ids=input_ids, attention_mask=mask, position_ids=positions, cache=cache).logits[:, -1, :]
+        next_position = positions[:, -1]
+        while True:
+            tokens = _next_tokens(logits, settings, generator)
+            keep = []
+            for i, token in enumerate(tokens.tolist()):
+                if answers.take(owners[i], token):
+                    keep.append(i)
+                else:
+                    ended(owners[i])
+            if not keep:
+                break
+            if len(keep) < len(owners):
+                # Drop finished rows from the batch and from the KV cache, so later steps cost less.
+                index = torch.tensor(keep)
+                cache.batch_select_indices(index)
+                mask, tokens, next_position = mask[index], tokens[index], next_position[index]
+                owners = [owners[i] for i in keep]
+            mask = torch.cat([mask, torch.ones(len(owners), 1, dtype=mask.dtype)], dim=-1)
+            next_position = next_position + 1
+            logits = forward(input_ids=tokens.unsqueeze(-1), attention_mask=mask,
+                             position_ids=next_position.unsqueeze(-1), cache=cache).logits[:, -1, :]
 
 
 def _cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
@@ -177,24 +244,30 @@ def generate_chats(model, tokenizer, conversations: list[list[dict]], settings: 
             raise InvalidInput(f"Prompt {n} has {len(prompt)} tokens; with {settings.max_new_tokens} new tokens it "
                                f"exceeds the model's context of {context}.")
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    eos = _eos_ids(model, tokenizer)
+    answers = _Answers(len(prompts), settings, tokenizer, _eos_ids(model, tokenizer))
     generator = torch.Generator().manual_seed(settings.seed)
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     results: list[Generation | None] = [None] * len(prompts)
-    done = 0
+    began: dict[int, float] = {}
+    finished = [0]
+
+    def started(owner: int) -> None:
+        began[owner] = time.perf_counter()
+
+    def ended(owner: int) -> None:
+        text = tokenizer.decode(answers.tokens[owner], skip_special_tokens=True)
+        if answers.reasons[owner] == "stop_string":
+            text = _cut_at_stop(text, settings.stop)
+        results[owner] = Generation(output=text.strip(), tokens_in=len(prompts[owner]),
+                                    tokens_out=len(answers.tokens[owner]),
+                                    latency_s=time.perf_counter() - began[owner], finish_reason=answers.reasons[owner])
+        finished[0] += 1
+        if progress:
+            progress(finished[0], len(prompts))
+
+    from core.inference.batching import supports_running_batch
+
+    decode = _decode_running if supports_running_batch(model) else _decode_batches
     with torch.inference_mode():
-        for start in range(0, len(order), settings.batch_size):
-            batch = order[start:start + settings.batch_size]
-            started = time.perf_counter()
-            decoded = _decode_batch(model, [prompts[i] for i in batch], pad_id, eos, settings, tokenizer, generator)
-            elapsed = time.perf_counter() - started
-            for i, (tokens, reason) in zip(batch, decoded):
-                text = tokenizer.decode(tokens, skip_special_tokens=True)
-                if reason == "stop_string":
-                    text = _cut_at_stop(text, settings.stop)
-                results[i] = Generation(output=text.strip(), tokens_in=len(prompts[i]), tokens_out=len(tokens),
-                                        latency_s=elapsed, finish_reason=reason)
-            done += len(batch)
-            if progress:
-                progress(done, len(prompts))
+        decode(model, prompts, order, pad_id, answers, settings, generator, started, ended)
     return results

@@ -209,7 +209,7 @@ def register(commands, add) -> None:
     run.add_argument("--temperature", type=float, default=0.0, help="0 means greedy decoding.")
     run.add_argument("--top-p", type=float, default=1.0)
     run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--batch-size", type=int, default=16)
+    run.add_argument("--batch-size", type=int, default=32, help="Most prompts decoded together (continuous batching).")
     runs = add(sub, "runs", cmd_runs, "List runs, newest first (of one pipeline when named).")
     runs.add_argument("name", nargs="?")
     runs.add_argument("--limit", type=int, default=50)
