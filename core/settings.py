@@ -56,6 +56,11 @@ class Settings:
         return self.home / "logs"
 
     @property
+    def cache_dir(self) -> Path:
+        """Files derived from installed packages, safe to delete (rebuilt on next use)."""
+        return self.home / "cache"
+
+    @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 

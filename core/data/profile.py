@@ -104,17 +104,21 @@ def infer_type(column: pd.Series, counts: pd.Series | None = None) -> str:
         return "datetime"
     if column.dtype == object and _looks_nested(column):
         return "nested"
-    strings = column.dropna()
-    if strings.empty:
+    present = int(column.count())
+    if not present:
         return "empty"
-    head = strings.head(200).astype(str)
+    # The first 200 values present, without copying the whole column as dropna() would.
+    head = column.head(5000).dropna().head(200)
+    if head.empty:
+        head = column.dropna().head(200)
+    head = head.astype(str)
     if head.str.match(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$").mean() > 0.95:
         return "datetime"
     mean_length = head.str.len().mean()
-    distinct = len(counts) if counts is not None else strings.nunique()
-    if distinct == len(strings) and mean_length < 40 and not head.str.contains(r"\s").any():
+    distinct = len(counts) if counts is not None else column.nunique()
+    if distinct == present and mean_length < 40 and not head.str.contains(r"\s").any():
         return "identifier"
-    if distinct <= max(50, 0.05 * len(strings)) and mean_length < 40:
+    if distinct <= max(50, 0.05 * present) and mean_length < 40:
         return "categorical"
     return "text"
 
@@ -138,7 +142,7 @@ def _arrow_strings(strings: pd.Series):
     values = strings.array
     arrow = getattr(values, "_pa_array", None)
     if arrow is None:
-        arrow = pa.chunked_array([pa.array(strings.astype(object).tolist(), type=pa.string())])
+        arrow = pa.chunked_array([pa.array(strings.astype(object).tolist(), type=pa.string(), from_pandas=True)])
     return arrow
 
 
@@ -147,18 +151,19 @@ def _profile_text(column: pd.Series, sample_index: np.ndarray, options: ProfileO
     import pyarrow.compute as pc
 
     strings = column.astype("string")
-    present = strings.dropna()
-    n = len(present)
-    arrow = _arrow_strings(present)
+    arrow = _arrow_strings(strings)
+    if arrow.null_count:
+        arrow = pc.drop_null(arrow)
+    n = len(arrow)
     sample = strings.iloc[sample_index].dropna()
-    sample = sample[sample.str.strip().ne("")]
+    sample = sample[sample.str.strip().ne("").to_numpy(dtype=bool)]  # a plain mask: no index alignment
     # Arrow kernels, numpy and the Rust tokenizer run without the GIL: they go to other threads while this
     # one does the Python work on the sample (near-duplicates, languages, PII).
     pool = ThreadPoolExecutor(max_workers=2)
     token_job = pool.submit(textstats.token_lengths, sample.tolist(), tokenizer_path) \
         if tokenizer_path and len(sample) else None
     words_job = pool.submit(textstats.word_counts, arrow)
-    counts_job = pool.submit(present.value_counts) if counts is None else None
+    counts_job = pool.submit(strings.value_counts) if counts is None else None
     pool.shutdown(wait=False)
     near_rows, pairs = textstats.near_duplicate_pairs(sample.head(NEAR_DUPLICATE_ROWS), options.near_duplicate_threshold)
     languages = textstats.language_mix(sample.head(2000).tolist())

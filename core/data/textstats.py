@@ -49,21 +49,22 @@ def token_lengths(texts: list[str], tokenizer_path: str, batch_size: int = 4096)
     return lengths
 
 
-_ASCII_SPACE = np.zeros(256, dtype=bool)
-_ASCII_SPACE[[9, 10, 11, 12, 13, 32]] = True
-
 
 def word_counts(arrow) -> np.ndarray:
     """Words (runs of non-space characters) per string of a pyarrow string array, straight from its UTF-8 buffer.
 
-    A word starts at a non-space byte that follows a space byte or the start of its string; the positions of
-    word starts, searched at the string offsets, give the counts. Many times faster than a regex per row, and
-    it reads large_string arrays (pandas' default) in place instead of casting them.
+    A word starts at a non-space byte that follows a space byte or the start of its string; summing the starts
+    over each string's byte range gives the counts. Many times faster than a regex per row, and it reads
+    large_string arrays (pandas' default) in place instead of casting them.
     """
     import pyarrow as pa
 
+    # Slices of 64k strings keep the temporaries (a byte mask, a 64-bit sum per string) small and in cache,
+    # however the array is chunked.
+    pieces = (chunk.slice(start, 1 << 16) for chunk in getattr(arrow, "chunks", [arrow])
+              for start in range(0, len(chunk), 1 << 16))
     results = []
-    for chunk in getattr(arrow, "chunks", [arrow]):
+    for chunk in pieces:
         if chunk.null_count:
             chunk = chunk.fill_null("")
         if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
@@ -74,12 +75,17 @@ def word_counts(arrow) -> np.ndarray:
         first, last = int(offsets[0]), int(offsets[-1])
         data = np.frombuffer(data_buffer, dtype=np.uint8)[first:last] if data_buffer else np.empty(0, np.uint8)
         relative = offsets.astype(np.int64) - first
-        space = _ASCII_SPACE[data]
+        space = (data == 32) | ((data >= 9) & (data <= 13))  # ASCII whitespace: space, \t \n \v \f \r
         starts = ~space
         starts[1:] &= space[:-1]
-        string_starts = relative[:-1][relative[:-1] < relative[1:]]
+        nonempty = relative[:-1] < relative[1:]
+        string_starts = relative[:-1][nonempty]
         starts[string_starts] = ~space[string_starts]
-        results.append(np.diff(np.searchsorted(np.flatnonzero(starts), relative)))
+        counts = np.zeros(len(chunk), dtype=np.int64)
+        if len(string_starts):
+            # Empty strings are left out of the boundaries, so each segment is exactly one non-empty string.
+            counts[nonempty] = np.add.reduceat(starts.view(np.uint8), string_starts, dtype=np.int64)
+        results.append(counts)
     return np.concatenate(results) if results else np.empty(0, dtype=np.int64)
 
 
@@ -160,16 +166,55 @@ def _candidate_threshold(threshold: float) -> float:
 
 
 def language_identifier():
-    """py3langid's model; loading it (an LZMA-packed file) takes a third of a second, so it is loaded once."""
+    """py3langid's model, loaded once per process."""
     with _LOADING:
         return _language_identifier()
 
 
 @lru_cache(maxsize=1)
 def _language_identifier():
-    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+    """The package ships its model LZMA-compressed, which takes half a second of CPU to unpack at every start; the
+    unpacked arrays are kept in the workbench cache and memory-mapped from there on later starts."""
+    from importlib.metadata import version
 
-    return LanguageIdentifier.from_model_file(MODEL_FILE)
+    from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
+
+    from core.settings import Settings
+
+    unpacked = Settings.from_env().cache_dir / f"py3langid-{version('py3langid')}-model.npz"
+    try:
+        if not unpacked.exists():
+            _unpack(MODEL_DIR / MODEL_FILE, unpacked)
+        return _identifier_from_npz(LanguageIdentifier, unpacked)
+    except (OSError, ValueError, KeyError, ImportError):  # unwritable home, a torn file, a changed layout
+        return LanguageIdentifier.from_model_file(MODEL_FILE)
+
+
+def _unpack(packed, target) -> None:
+    import lzma
+    import os
+    import shutil
+    import tempfile
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".npz")
+    try:
+        with lzma.open(packed) as src, os.fdopen(fd, "wb") as out:
+            shutil.copyfileobj(src, out, length=1 << 20)
+        os.replace(tmp, target)  # whole or not at all: a concurrent reader never sees a torn file
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _identifier_from_npz(identifier_class, path):
+    """What py3langid's own loader builds, from the unpacked npz (same arrays, same conversions)."""
+    from py3langid.modelio import _to_array
+
+    with np.load(path, allow_pickle=False) as data:
+        return identifier_class(np.asarray(data["ptc"]), np.asarray(data["pc"]), data["classes"].tolist(),
+                                _to_array(data["nextmove"]), data["out_feat"].tolist(),
+                                tk_row=_to_array(data["nextmove_row"]))
 
 
 def warm_up(tokenizer_path: str | None = None) -> None:

@@ -30,3 +30,43 @@ def test_language_mix_tells_languages_apart():
                         "Wo ist mein Paket? Es hätte gestern ankommen sollen.",
                         "¿Dónde está mi paquete? Debería haber llegado ayer.", "ok"])
     assert mix == {"en": 1, "de": 1, "es": 1, "short": 1}
+
+
+def test_the_language_model_is_unpacked_once_into_the_cache_and_identifies_the_same(home):
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    from core.data import textstats
+
+    textstats._language_identifier.cache_clear()
+    try:
+        first = textstats.language_identifier()
+        cached = list(home.cache_dir.glob("py3langid-*-model.npz"))
+        assert len(cached) == 1 and cached[0].stat().st_size > 10_000_000
+        textstats._language_identifier.cache_clear()
+        again = textstats.language_identifier()  # from the unpacked file this time
+        packaged = LanguageIdentifier.from_model_file(MODEL_FILE)
+        texts = ["Où est mon colis ? Il devait arriver hier.", "Where is my parcel? It should have arrived yesterday.",
+                 "Mijn pakket is nog steeds niet aangekomen.", "Il mio pacco non è ancora arrivato."]
+        assert [again.classify(t) for t in texts] == [packaged.classify(t) for t in texts] \
+            == [first.classify(t) for t in texts]
+        assert [again.classify(t)[0] for t in texts] == ["fr", "en", "nl", "it"]
+        # A torn cache file does not break profiling: the packaged model is used instead.
+        cached[0].write_bytes(b"not an npz")
+        textstats._language_identifier.cache_clear()
+        assert textstats.language_identifier().classify(texts[0])[0] == "fr"
+    finally:
+        textstats._language_identifier.cache_clear()
+
+
+def test_word_counts_split_on_ascii_whitespace_like_str_split():
+    import pyarrow as pa
+
+    from core.data.textstats import word_counts
+
+    texts = ["", "a b", None, "  x  y ", "\ttab\nnew\rline\x0bv\x0cf", "é ü  ß", "one", " ", "\x01ctl\x1fchars"] * 30_000
+    array = pa.chunked_array([pa.array(texts[:100_000], pa.large_string()), pa.array(texts[100_000:], pa.large_string())])
+    # str.split() also splits on \x1c-\x1f; the workbench counts ASCII whitespace only, as documented.
+    expected = [len(t.replace("\x1f", "_").split()) if t is not None else 0 for t in texts]
+    assert word_counts(array).tolist() == expected
+    assert word_counts(array.chunk(0).slice(1, 3)).tolist() == [2, 0, 2]
+    assert word_counts(pa.array(texts[:9], pa.string())).tolist() == expected[:9]
