@@ -109,7 +109,7 @@ def _forward_for(model):
 
 
 class _Answers:
-    """Tokens generated so far per prompt, why each answer ended, and when."""
+    """Tokens generated so far per prompt, and why each answer ended."""
 
     def __init__(self, count: int, settings: GenerationSettings, tokenizer, eos: set[int]):
         self.settings, self.tokenizer, self.eos = settings, tokenizer, eos
