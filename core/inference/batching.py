@@ -124,21 +124,23 @@ class RunningBatch:
         return len(self.owners)
 
     @classmethod
-    def prefill(cls, forward, owners: list[int], prompts: list[list[int]], pad_id: int) -> "RunningBatch":
+    def prefill(cls, forward, owners: list[int], prompts: list[list[int]], pad_id: int,
+                device: torch.device | str = "cpu") -> "RunningBatch":
         """Runs the prompts through the model: their shared prefix once, then each row's rest, left-padded."""
         cache = Cache(layer_class_to_replicate=GrowingLayer)
         shared = common_prefix_length(prompts) if len(prompts) > 1 else 0
         shared = min(shared, min(len(p) for p in prompts) - 1)  # every row keeps a token of its own
         if shared >= MIN_SHARED_PREFIX:
-            forward(input_ids=torch.tensor([prompts[0][:shared]]), attention_mask=torch.ones(1, shared, dtype=torch.long),
-                    position_ids=torch.arange(shared).unsqueeze(0), cache=cache)
+            forward(input_ids=torch.tensor([prompts[0][:shared]], device=device),
+                    attention_mask=torch.ones(1, shared, dtype=torch.long, device=device),
+                    position_ids=torch.arange(shared, device=device).unsqueeze(0), cache=cache)
             cache.batch_repeat_interleave(len(prompts))
         else:
             shared = 0
         rests = [p[shared:] for p in prompts]
         width = max(len(r) for r in rests)
-        input_ids = torch.tensor([[pad_id] * (width - len(r)) + r for r in rests])
-        mask = torch.tensor([[1] * shared + [0] * (width - len(r)) + [1] * len(r) for r in rests])
+        input_ids = torch.tensor([[pad_id] * (width - len(r)) + r for r in rests], device=device)
+        mask = torch.tensor([[1] * shared + [0] * (width - len(r)) + [1] * len(r) for r in rests], device=device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         output = forward(input_ids=input_ids, attention_mask=mask, position_ids=positions[:, shared:], cache=cache)
         return cls(owners, cache, mask, positions[:, -1], output.logits[:, -1, :])
@@ -159,7 +161,7 @@ class RunningBatch:
         """Keeps only these rows (finished ones leave the cache) and trims columns now empty in every row; returns
         the kept rows' tokens."""
         if len(rows) < len(self.owners):
-            index = torch.tensor(rows)
+            index = torch.tensor(rows, device=self.mask.device)
             self.cache.batch_select_indices(index)
             self.mask, self.next_position, self.logits = self.mask[index], self.next_position[index], self.logits[index]
             self.owners = [self.owners[i] for i in rows]

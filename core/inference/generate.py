@@ -90,6 +90,11 @@ def _next_tokens(logits, settings: GenerationSettings, generator):
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
+def _device_of(model):
+    """Where the model's weights are (the inputs and the sampling generator go there too)."""
+    return next(model.parameters()).device
+
+
 def _forward_for(model):
     """Calls the model with its cache argument's name (transformers renamed past_key_values to cache) and, where
     supported, asks for the last position's logits only: the prefill then skips a vocabulary-wide projection of
@@ -152,6 +157,7 @@ def _decode_running(model, prompts: list[list[int]], order: list[int], pad_id: i
     from core.inference.batching import RunningBatch
 
     forward = _forward_for(model)
+    device = _device_of(model)
     queue = deque(order)
     batch: RunningBatch | None = None
     # Join in groups rather than one by one: each group's prefill is one forward pass, and its shared prefix
@@ -163,7 +169,7 @@ def _decode_running(model, prompts: list[list[int]], order: list[int], pad_id: i
             owners = [queue.popleft() for _ in range(min(free, len(queue)))]
             for owner in owners:
                 started(owner)
-            joining = [RunningBatch.prefill(forward, part, [prompts[i] for i in part], pad_id)
+            joining = [RunningBatch.prefill(forward, part, [prompts[i] for i in part], pad_id, device)
                        for part in _similar_lengths(owners, prompts)]
             if batch is None:
                 batch = joining.pop(0)
@@ -191,14 +197,15 @@ def _decode_batches(model, prompts: list[list[int]], order: list[int], pad_id: i
     from transformers import DynamicCache
 
     forward = _forward_for(model)
+    device = _device_of(model)
     for start in range(0, len(order), settings.batch_size):
         owners = order[start:start + settings.batch_size]
         for owner in owners:
             started(owner)
         batch = [prompts[i] for i in owners]
         width = max(len(p) for p in batch)
-        input_ids = torch.tensor([[pad_id] * (width - len(p)) + p for p in batch])
-        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in batch])
+        input_ids = torch.tensor([[pad_id] * (width - len(p)) + p for p in batch], device=device)
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in batch], device=device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         cache = DynamicCache(config=model.config)
         logits = forward(input_ids=input_ids, attention_mask=mask, position_ids=positions, cache=cache).logits[:, -1, :]
@@ -215,11 +222,11 @@ def _decode_batches(model, prompts: list[list[int]], order: list[int], pad_id: i
                 break
             if len(keep) < len(owners):
                 # Drop finished rows from the batch and from the KV cache, so later steps cost less.
-                index = torch.tensor(keep)
+                index = torch.tensor(keep, device=device)
                 cache.batch_select_indices(index)
                 mask, tokens, next_position = mask[index], tokens[index], next_position[index]
                 owners = [owners[i] for i in keep]
-            mask = torch.cat([mask, torch.ones(len(owners), 1, dtype=mask.dtype)], dim=-1)
+            mask = torch.cat([mask, mask.new_ones(len(owners), 1)], dim=-1)
             next_position = next_position + 1
             logits = forward(input_ids=tokens.unsqueeze(-1), attention_mask=mask,
                              position_ids=next_position.unsqueeze(-1), cache=cache).logits[:, -1, :]
@@ -245,7 +252,7 @@ def generate_chats(model, tokenizer, conversations: list[list[dict]], settings: 
                                f"exceeds the model's context of {context}.")
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     answers = _Answers(len(prompts), settings, tokenizer, _eos_ids(model, tokenizer))
-    generator = torch.Generator().manual_seed(settings.seed)
+    generator = torch.Generator(device=_device_of(model)).manual_seed(settings.seed)
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     results: list[Generation | None] = [None] * len(prompts)
     began: dict[int, float] = {}
