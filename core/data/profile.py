@@ -94,8 +94,9 @@ def _looks_nested(column: pd.Series) -> bool:
     return len(sample) > 0 and sample.map(lambda v: isinstance(v, (list, dict, np.ndarray))).any()
 
 
-def infer_type(column: pd.Series, counts: pd.Series | None = None) -> str:
-    """The column's kind; `counts` (its value_counts) saves a second pass over a large text column."""
+def infer_type(column: pd.Series, counts: pd.Series | Callable[[], pd.Series] | None = None) -> str:
+    """The column's kind. `counts` (its value_counts, or a function giving them) saves a second pass over the
+    column; they are needed only for short strings: values averaging 40 characters or more are text."""
     if pd.api.types.is_bool_dtype(column):
         return "boolean"
     if pd.api.types.is_numeric_dtype(column):
@@ -115,6 +116,10 @@ def infer_type(column: pd.Series, counts: pd.Series | None = None) -> str:
     if head.str.match(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$").mean() > 0.95:
         return "datetime"
     mean_length = head.str.len().mean()
+    if mean_length >= 40:
+        return "text"
+    if callable(counts):
+        counts = counts()
     distinct = len(counts) if counts is not None else column.nunique()
     if distinct == present and mean_length < 40 and not head.str.contains(r"\s").any():
         return "identifier"
@@ -147,7 +152,8 @@ def _arrow_strings(strings: pd.Series):
 
 
 def _profile_text(column: pd.Series, sample_index: np.ndarray, options: ProfileOptions,
-                  tokenizer_path: str | None, counts: pd.Series | None = None) -> dict[str, Any]:
+                  tokenizer_path: str | None, counts: pd.Series | None = None) -> tuple[dict[str, Any], pd.Series]:
+    """The text statistics of a column, and its value_counts (counted here, beside the rest, when not given)."""
     import pyarrow.compute as pc
 
     strings = column.astype("string")
@@ -209,13 +215,20 @@ def _profile_text(column: pd.Series, sample_index: np.ndarray, options: ProfileO
          "examples": [{"row": int(sample.index[r]), "text": str(sample.iloc[r])[:300]} for r in f.example_rows[:5]]}
         for f in findings
     ]
-    return stats
+    return stats, counts
 
 
 def _profile_column(name: str, column: pd.Series, sample_index: np.ndarray, options: ProfileOptions,
                     tokenizer_path: str | None) -> dict[str, Any]:
     nested = column.dtype == object and _looks_nested(column)
-    counts = None if nested else column.value_counts(dropna=True)
+    counted: list[pd.Series] = []
+
+    def counts() -> pd.Series:
+        if not counted:
+            counted.append(column.value_counts(dropna=True))
+        return counted[0]
+
+    # A text column is known from its first values; its value_counts then run beside the text statistics.
     kind = "nested" if nested else infer_type(column, counts)
     rows = len(column)
     missing = int(column.isna().sum())
@@ -227,9 +240,14 @@ def _profile_column(name: str, column: pd.Series, sample_index: np.ndarray, opti
         result["distinct"] = int(as_text.nunique())
         result["lengths"] = _numeric_stats(column.dropna().map(len).to_numpy(dtype=np.float64))
         return result
-    result["distinct"] = int(len(counts))
+    text = None
+    if kind == "text":
+        text, values = _profile_text(column, sample_index, options, tokenizer_path, counted[0] if counted else None)
+    else:
+        values = counts()
+    result["distinct"] = int(len(values))
     result["distinct_share"] = result["distinct"] / (rows - missing) if rows > missing else 0.0
-    result["top"] = [{"value": str(v)[:200], "count": int(c)} for v, c in counts.head(5).items()]
+    result["top"] = [{"value": str(v)[:200], "count": int(c)} for v, c in values.head(5).items()]
     if kind == "numeric":
         values = column.to_numpy(dtype=np.float64, na_value=np.nan)
         result["numeric"] = {**_numeric_stats(values), "histogram": _histogram(values)}
@@ -242,7 +260,7 @@ def _profile_column(name: str, column: pd.Series, sample_index: np.ndarray, opti
             days = valid.dt.floor("D").value_counts().sort_index()
             result["datetime"]["per_day"] = {d.date().isoformat(): int(c) for d, c in days.tail(400).items()}
     elif kind == "text":
-        result["text"] = _profile_text(column, sample_index, options, tokenizer_path, counts)
+        result["text"] = text
     return result
 
 
@@ -328,7 +346,7 @@ def profile_frame(frame: pd.DataFrame, *, options: ProfileOptions = ProfileOptio
         steps("Measuring training examples")
         texts = formats.training_texts(frame, readiness)
         if len(texts):
-            report["training_text"] = _profile_text(texts, sample_index, options, tokenizer_path)
+            report["training_text"], _ = _profile_text(texts, sample_index, options, tokenizer_path)
     report["alerts"] = [asdict(a) for a in _alerts(report)]
     report["elapsed_s"] = round(time.perf_counter() - started, 3)
     if progress:
