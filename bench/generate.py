@@ -6,7 +6,10 @@
 Prints generated tokens per second of each, the ratios, and the share of prompts whose greedy answer is
 identical to peer 1's. Asserts nothing about time.
 
-    .venv/bin/python bench/generate.py [--prompts 64] [--max-new-tokens 128] [--batch-size 32]
+With --kernel-breakdown it also runs peer 1 with the oneDNN linear layers the workbench uses on a CPU
+(core/inference/cpu_linear.py), to show how much of the ratio is the kernel and how much the batching.
+
+    .venv/bin/python bench/generate.py [--prompts 64] [--max-new-tokens 128] [--batch-size 32] [--kernel-breakdown]
 """
 from __future__ import annotations
 
@@ -85,11 +88,14 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=64)
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=32, help="Most prompts decoded together (the workbench default).")
+    parser.add_argument("--kernel-breakdown", action="store_true",
+                        help="Also run one at a time with the workbench's oneDNN linear layers (CPU only).")
     parser.add_argument("--model-dir", help="Model folder (default: the bundled chat model, converted if needed).")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
+    from core.inference.cpu_linear import onednn_linears
     from core.inference.generate import GenerationSettings, generate_chats
     from core.models import bundled
     from core.models.loading import load_causal_lm
@@ -125,6 +131,14 @@ def main() -> None:
     print(f"workbench vs one at a time: {rate['workbench'] / rate['one at a time']:.1f}x (goal 10x)")
     print(f"workbench vs plain batch:   {rate['workbench'] / rate['plain batch']:.2f}x (goal 1.3x)")
     print(f"identical greedy answers to one at a time: workbench {same:.0%} (goal 95%), plain batch {same_plain:.0%}")
+    if args.kernel_breakdown and device == "cpu":
+        started = time.perf_counter()
+        with onednn_linears(model):
+            kernel_out, kernel_tokens = one_at_a_time(model, tokenizer, prompts, args.max_new_tokens)
+        kernel_rate = kernel_tokens / (time.perf_counter() - started)
+        print(f"one at a time with oneDNN linears: {kernel_rate:.1f} tokens/s = {kernel_rate / rate['one at a time']:.2f}x "
+              f"PyTorch's path; workbench vs it: {rate['workbench'] / kernel_rate:.1f}x; identical answers "
+              f"{sum(a == b for a, b in zip(kernel_out, single_out)) / len(prompts):.0%}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ length and run through continuous batching (core/inference/batching.py): up to `
 a row leaves the batch and the KV cache as soon as its answer ends, and the next prompts in length order are
 prefilled (their shared prefix once) and join the running rows, so the batch stays full until the queue is empty.
 Models with sliding-window or hybrid caches take the simpler path: length-sorted batches that shrink as rows stop.
+On a CPU the fp32 linear layers run on oneDNN while generating (core/inference/cpu_linear.py).
 """
 from __future__ import annotations
 
@@ -273,8 +274,9 @@ def generate_chats(model, tokenizer, conversations: list[list[dict]], settings: 
             progress(finished[0], len(prompts))
 
     from core.inference.batching import supports_running_batch
+    from core.inference.cpu_linear import onednn_linears
 
     decode = _decode_running if supports_running_batch(model) else _decode_batches
-    with torch.inference_mode():
+    with torch.inference_mode(), onednn_linears(model):
         decode(model, prompts, order, pad_id, answers, settings, generator, started, ended)
     return results
