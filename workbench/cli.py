@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import getpass
 import json
 import logging
@@ -754,5 +755,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def run() -> None:
+    """The `workbench` command: main(), then exit without the interpreter's final sweep over every live object."""
+    code = main()
+    # The process ends here. Frozen objects are out of the cyclic collector's reach, so shutdown does not walk them
+    # all (~0.2 s after profiling a million rows); atexit handlers, log handlers and stdout still flush, and the
+    # memory goes back to the OS either way. Not in main(): tests call it in a process that goes on.
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

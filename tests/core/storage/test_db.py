@@ -20,6 +20,39 @@ def test_migrations_bring_an_empty_database_to_the_head_revision(any_store):
     assert migrate.current_revision(any_store) == migrate.head_revision()
 
 
+def test_migration_files_are_named_after_their_revision_in_one_chain():
+    """open_store() finds the head from the file names, without Alembic: the names must say the truth."""
+    import importlib.util
+
+    revisions = {}
+    for path in sorted((migrate.MIGRATIONS_DIR / "versions").glob("[0-9]*_*.py")):
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        assert module.revision == path.name.split("_", 1)[0], path.name
+        revisions[module.revision] = module.down_revision
+    assert migrate.newest_revision_file() == migrate.head_revision()
+    chain = sorted(revisions)
+    assert [revisions[r] for r in chain] == [None, *chain[:-1]]  # each builds on the one before
+
+
+@pytest.mark.postgres
+def test_a_store_already_at_the_head_opens_without_importing_alembic(any_store):
+    """The usual start-up (every CLI command, every app start) skips Alembic's import and its script parsing."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; from core.home import open_store; store = open_store(); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))")
+    env = {**os.environ, "WORKBENCH_HOME": str(any_store.settings.home)}
+    if not any_store.settings.is_sqlite:
+        env["WORKBENCH_DATABASE_URL"] = any_store.settings.database_url
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    assert migrate.current_revision(any_store) == migrate.head_revision()
+
+
 @pytest.mark.postgres
 def test_migrations_match_the_tables_declared_in_code(any_store):
     """A table changed without a migration shows up here as a difference."""
