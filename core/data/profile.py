@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from core.data import formats, pii, textstats, versions
+from core.data.counting import ValueCounts, count_values
 from core.errors import InvalidInput
 from core.governance.roles import Actor, Permission, require
 from core.models import registry
@@ -94,8 +95,8 @@ def _looks_nested(column: pd.Series) -> bool:
     return len(sample) > 0 and sample.map(lambda v: isinstance(v, (list, dict, np.ndarray))).any()
 
 
-def infer_type(column: pd.Series, counts: pd.Series | Callable[[], pd.Series] | None = None) -> str:
-    """The column's kind. `counts` (its value_counts, or a function giving them) saves a second pass over the
+def infer_type(column: pd.Series, counts: ValueCounts | Callable[[], ValueCounts] | None = None) -> str:
+    """The column's kind. `counts` (its count_values, or a function giving them) saves a second pass over the
     column; they are needed only for short strings: values averaging 40 characters or more are text."""
     if pd.api.types.is_bool_dtype(column):
         return "boolean"
@@ -120,7 +121,7 @@ def infer_type(column: pd.Series, counts: pd.Series | Callable[[], pd.Series] | 
         return "text"
     if callable(counts):
         counts = counts()
-    distinct = len(counts) if counts is not None else column.nunique()
+    distinct = counts.distinct if counts is not None else column.nunique()
     if distinct == present and mean_length < 40 and not head.str.contains(r"\s").any():
         return "identifier"
     if distinct <= max(50, 0.05 * present) and mean_length < 40:
@@ -152,8 +153,8 @@ def _arrow_strings(strings: pd.Series):
 
 
 def _profile_text(column: pd.Series, sample_index: np.ndarray, options: ProfileOptions,
-                  tokenizer_path: str | None, counts: pd.Series | None = None) -> tuple[dict[str, Any], pd.Series]:
-    """The text statistics of a column, and its value_counts (counted here, beside the rest, when not given)."""
+                  tokenizer_path: str | None, counts: ValueCounts | None = None) -> tuple[dict[str, Any], ValueCounts]:
+    """The text statistics of a column, and its value counts (counted here, beside the rest, when not given)."""
     import pyarrow.compute as pc
 
     strings = column.astype("string")
@@ -169,7 +170,7 @@ def _profile_text(column: pd.Series, sample_index: np.ndarray, options: ProfileO
     token_job = pool.submit(textstats.token_lengths, sample.tolist(), tokenizer_path) \
         if tokenizer_path and len(sample) else None
     words_job = pool.submit(textstats.word_counts, arrow)
-    counts_job = pool.submit(strings.value_counts) if counts is None else None
+    counts_job = pool.submit(count_values, strings) if counts is None else None
     pool.shutdown(wait=False)
     near_rows, pairs = textstats.near_duplicate_pairs(sample.head(NEAR_DUPLICATE_ROWS), options.near_duplicate_threshold)
     languages = textstats.language_mix(sample.head(2000).tolist())
@@ -178,15 +179,14 @@ def _profile_text(column: pd.Series, sample_index: np.ndarray, options: ProfileO
     blank = int(pc.sum(pc.equal(pc.utf8_trim_whitespace(arrow), "")).as_py() or 0)
     words = words_job.result().astype(np.float64)
     counts = counts if counts is not None else counts_job.result()
-    repeated = counts[counts > 1]
-    dup_rows = int((repeated - 1).sum())
+    dup_rows = n - counts.distinct
     stats: dict[str, Any] = {
         "chars": {**_numeric_stats(chars), "histogram": _histogram(chars)},
         "words": {**_numeric_stats(words), "histogram": _histogram(words)},
         "empty_or_whitespace": blank,
         "exact_duplicates": dup_rows,
         "exact_duplicate_share": dup_rows / n if n else 0.0,
-        "duplicate_examples": [{"value": str(v)[:300], "copies": int(c)} for v, c in repeated.head(5).items()],
+        "duplicate_examples": [{"value": str(v)[:300], "copies": int(c)} for v, c in counts.repeated],
     }
     stats["sample_rows"] = int(len(sample))
     if token_job is not None:
@@ -221,11 +221,11 @@ def _profile_text(column: pd.Series, sample_index: np.ndarray, options: ProfileO
 def _profile_column(name: str, column: pd.Series, sample_index: np.ndarray, options: ProfileOptions,
                     tokenizer_path: str | None) -> dict[str, Any]:
     nested = column.dtype == object and _looks_nested(column)
-    counted: list[pd.Series] = []
+    counted: list[ValueCounts] = []
 
-    def counts() -> pd.Series:
+    def counts() -> ValueCounts:
         if not counted:
-            counted.append(column.value_counts(dropna=True))
+            counted.append(count_values(column))
         return counted[0]
 
     # A text column is known from its first values; its value_counts then run beside the text statistics.
@@ -245,9 +245,9 @@ def _profile_column(name: str, column: pd.Series, sample_index: np.ndarray, opti
         text, values = _profile_text(column, sample_index, options, tokenizer_path, counted[0] if counted else None)
     else:
         values = counts()
-    result["distinct"] = int(len(values))
+    result["distinct"] = values.distinct
     result["distinct_share"] = result["distinct"] / (rows - missing) if rows > missing else 0.0
-    result["top"] = [{"value": str(v)[:200], "count": int(c)} for v, c in values.head(5).items()]
+    result["top"] = [{"value": str(v)[:200], "count": int(c)} for v, c in values.top]
     if kind == "numeric":
         values = column.to_numpy(dtype=np.float64, na_value=np.nan)
         result["numeric"] = {**_numeric_stats(values), "histogram": _histogram(values)}
