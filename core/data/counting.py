@@ -66,7 +66,10 @@ def count_values(column: pd.Series, top: int = 5) -> ValueCounts:
             data = column.to_numpy()
             if column.dtype.kind in "fM":
                 data = data[~np.isnan(data)]
-            uniques, counts = np.unique(data, return_counts=True)
+            # Timestamps sort as their int64 ticks: numpy's vectorised sort covers integers and floats only.
+            ticks = data.view(np.int64) if column.dtype.kind == "M" else data
+            uniques, counts = np.unique(ticks, return_counts=True)
+            uniques = uniques.view(data.dtype)
             chosen = _top_positions(counts, top)
             # Through a pandas Index: timestamps come out as pandas Timestamps, as from value_counts.
             return ValueCounts(len(counts), list(zip(pd.Index(uniques[chosen]).tolist(), counts[chosen].tolist())))
