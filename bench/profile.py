@@ -5,7 +5,7 @@ process's wall time and peak memory (max RSS) are measured. Before timing counts
 (count, missing, distinct, mean, std) are checked to agree. Prints the ratios; asserts nothing about time.
 
     make bench-profile            # sets up .venv-bench with ydata-profiling (it needs pandas < 3) and runs this
-    .venv/bin/python bench/profile.py --rows 1000000 --repeats 2
+    .venv/bin/python bench/profile.py --rows 1000000 --repeats 3
 """
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ def compare(ours: dict, theirs: dict) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     if not BENCH_PYTHON.exists():
         raise SystemExit("ydata-profiling lives in .venv-bench (it needs pandas < 3): run `make bench-profile`.")

@@ -177,19 +177,27 @@ def language_identifier():
 def _language_identifier():
     """The package ships its model LZMA-compressed, which takes half a second of CPU to unpack at every start; the
     unpacked npz is kept in the workbench cache and read from there (about 0.15 s) on later starts."""
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    try:
+        return _identifier_from_npz(LanguageIdentifier, unpack_language_model())
+    except (OSError, ValueError, KeyError, ImportError):  # unwritable home, a torn file, a changed layout
+        return LanguageIdentifier.from_model_file(MODEL_FILE)
+
+
+def unpack_language_model(cache_dir=None):
+    """The path of the unpacked language model in the workbench cache (the home's, by default), unpacking it the
+    first time (`workbench init` does, so that a new home's first profile does not pay for it)."""
     from importlib.metadata import version
 
-    from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
+    from py3langid.langid import MODEL_DIR, MODEL_FILE
 
     from core.settings import Settings
 
-    unpacked = Settings.from_env().cache_dir / f"py3langid-{version('py3langid')}-model.npz"
-    try:
-        if not unpacked.exists():
-            _unpack(MODEL_DIR / MODEL_FILE, unpacked)
-        return _identifier_from_npz(LanguageIdentifier, unpacked)
-    except (OSError, ValueError, KeyError, ImportError):  # unwritable home, a torn file, a changed layout
-        return LanguageIdentifier.from_model_file(MODEL_FILE)
+    unpacked = (cache_dir or Settings.from_env().cache_dir) / f"py3langid-{version('py3langid')}-model.npz"
+    if not unpacked.exists():
+        _unpack(MODEL_DIR / MODEL_FILE, unpacked)
+    return unpacked
 
 
 def _unpack(packed, target) -> None:

@@ -70,3 +70,13 @@ def test_word_counts_split_on_ascii_whitespace_like_str_split():
     assert word_counts(array).tolist() == expected
     assert word_counts(array.chunk(0).slice(1, 3)).tolist() == [2, 0, 2]
     assert word_counts(pa.array(texts[:9], pa.string())).tolist() == expected[:9]
+
+
+def test_init_can_unpack_the_language_model_ahead_of_the_first_profile(tmp_path):
+    from core.data import textstats
+
+    path = textstats.unpack_language_model(tmp_path / "cache")
+    assert path.parent == tmp_path / "cache" and path.stat().st_size > 10_000_000
+    written = path.stat().st_mtime_ns
+    assert textstats.unpack_language_model(tmp_path / "cache") == path and path.stat().st_mtime_ns == written
+    assert not list((tmp_path / "cache").glob(".tmp-*"))  # no half-written file left beside it
