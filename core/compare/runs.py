@@ -421,10 +421,14 @@ def run_comparison(store: Store, *, actor: Actor, prompts: list[str], models: li
             offset = number * len(conversations)
             report = (lambda done, _all, offset=offset: progress(offset + done, total)) if progress else None
             started = time.perf_counter()
+            if model.kind != "openai":  # load first (once per process), so that the timing below is generation only
+                engines.chat_model_for(store, actor=actor, name=model.name)
+            loaded = time.perf_counter()
             generations = engines.complete_chats(store, actor=actor, model=model.name,
                                                  conversations=[c[2] for c in conversations],
                                                  settings=settings, progress=report)
-            _store_cells(store, run_id, plan, model, conversations, generations, time.perf_counter() - started)
+            ended = time.perf_counter()
+            _store_cells(store, run_id, plan, model, conversations, generations, ended - loaded, ended - started)
     except BaseException as exc:
         message = exc.message if isinstance(exc, WorkbenchError) else \
             f"Unexpected failure ({type(exc).__name__}); see the workbench log."
@@ -434,7 +438,9 @@ def run_comparison(store: Store, *, actor: Actor, prompts: list[str], models: li
     return get_run(store, actor=actor, run_id=run_id)
 
 
-def _store_cells(store: Store, run_id: int, plan: _Plan, model, conversations, generations, seconds: float) -> None:
+def _store_cells(store: Store, run_id: int, plan: _Plan, model, conversations, generations, generating: float,
+                 wall: float) -> None:
+    """Saves a model's cells; `generating` is the time its answers took, `wall` that plus loading the model."""
     from core.inference import engines
     from core.metrics import score_pairs
 
@@ -451,13 +457,11 @@ def _store_cells(store: Store, run_id: int, plan: _Plan, model, conversations, g
                 cost_usd=engines.cost_usd(model, generation.tokens_in, generation.tokens_out),
                 finish_reason=generation.finish_reason,
                 scores={metric: values[n] for metric, values in scores.items()}))
-        # Local models answer in batches and an answer's latency is its batch's wall time, so the model's
-        # throughput is the honest speed figure: its tokens over its generating time (the batches' times, without
-        # loading the model; for an endpoint, the wall time of its concurrent requests).
-        generating = seconds if model.kind == "openai" else sum({g.latency_s for g in generations})
+        # Answers are generated together (continuous batching, concurrent requests), so their latencies overlap:
+        # the model's throughput is its tokens over the time the whole batch took, without loading the model.
         run = session.get(ComparisonRun, run_id)
         timing = dict(run.settings.get("model_timing") or {})
-        timing[model.name] = {"seconds": round(generating, 4), "wall_seconds": round(seconds, 4),
+        timing[model.name] = {"seconds": round(generating, 4), "wall_seconds": round(wall, 4),
                               "tokens_out": sum(g.tokens_out for g in generations), "answers": len(generations)}
         run.settings = {**run.settings, "model_timing": timing}
         session.add(run)

@@ -4,6 +4,7 @@ import csv
 import dataclasses
 import io
 import json
+import time
 
 import pandas as pd
 import pytest
@@ -61,10 +62,12 @@ def test_a_grid_over_dataset_rows_matches_direct_generation_scores_and_prices(mo
     sources.set_price(store, actor=SYSTEM, name=CHAT, input_per_1k=0.5, output_per_1k=2.0)
     dan = people[Role.DATA_SCIENTIST].as_actor()
     seen = []
+    started = time.perf_counter()
     run = runs.run_comparison(store, actor=dan, prompts=["summary@1", "summary"], models=[CHAT],
                               dataset_version=ref, rows=3, variable_map={"subject": "title", "body": "text"},
                               reference_column="answer", settings=GREEDY16, metrics=None, name="summaries",
                               progress=lambda done, total: seen.append((done, total)))
+    ran_for = time.perf_counter() - started
     assert (run.status, run.name, run.prompts, run.models, run.rows) == \
         ("succeeded", "summaries", ["summary@1", "summary@2"], [CHAT], 3)
     assert run.dataset_version == "tickets@1" and run.reference_column == "answer" and run.finished_at
@@ -95,6 +98,10 @@ def test_a_grid_over_dataset_rows_matches_direct_generation_scores_and_prices(mo
 
     timing = run.settings["model_timing"][CHAT]
     assert timing["answers"] == 6 and timing["tokens_out"] == sum(c.tokens_out for c in run.cells)
+    # The six answers decode together: the model's generating time is the batch's, within the run's wall time,
+    # not the sum of answers' overlapping latencies.
+    assert 0 < timing["seconds"] <= timing["wall_seconds"] <= ran_for
+    assert max(c.latency_s for c in run.cells) <= timing["seconds"] < sum(c.latency_s for c in run.cells)
     report = runs.summary(run)
     assert report.metric == "bleu"
     assert all(row["model_tokens_per_s"] == pytest.approx(timing["tokens_out"] / timing["seconds"]) for row in report.rows)
