@@ -108,8 +108,9 @@ def summary_table(report: runs.RunSummary, metrics: list[str]) -> None:
                                 "tokens_out": NUMBER("Tokens out", format="%d"),
                                 "cost_usd": NUMBER("Total cost (USD)", format="%.5f"),
                                 **FIGURES, **metric_columns(metrics)})
-    st.caption("Local models answer in batches: an answer's latency is the wall time of its batch, so compare their "
-               "speed by model tokens/s. Wins count the rows where a column alone has the best score; ties share it.")
+    st.caption("Answers are generated together (local models decode many at once), so an answer's latency includes "
+               "waiting for its batch: compare speed by model tokens/s, the model's tokens over its generating time. "
+               "Wins count the rows where a column alone has the best score; ties share it.")
 
 
 def mean_scores_chart(report: runs.RunSummary, metrics: list[str]) -> None:
