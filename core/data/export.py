@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ import pandas as pd
 from core.data import versions
 from core.errors import InvalidInput
 from core.exports import neutralise_cell
+from core.files import atomic_path
 from core.governance import audit
 from core.governance.roles import Actor, Permission, require
 from core.storage.db import Store
@@ -84,18 +84,12 @@ def export_version(store: Store, *, actor: Actor, ref: str, fmt: str, out: str |
     if not out.parent.exists():
         raise InvalidInput(f"The folder {out.parent} does not exist.")
     version = versions.get_version(store, actor=actor, ref=ref)
-    # Write beside the target and rename, so an interrupted export never leaves half a file under the name.
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=f".{fmt}")
-    os.close(fd)
-    try:
+    # An interrupted export never leaves half a file under the name.
+    with atomic_path(out, suffix=f".{fmt}") as tmp:
         if fmt == "parquet":
             shutil.copyfile(versions.object_path(store.settings.datasets_dir, version.sha256), tmp)
         else:
-            write_frame(versions.load_frame(store, actor=actor, version=version), fmt, Path(tmp))
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+            write_frame(versions.load_frame(store, actor=actor, version=version), fmt, tmp)
     with store.write() as session:
         audit.record(session=session, actor=actor, action="dataset.export", target_type="dataset_version",
                      target_id=version.ref, after={"format": fmt, "path": str(out)})

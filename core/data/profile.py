@@ -9,8 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
@@ -24,6 +22,7 @@ import pandas as pd
 from core.data import formats, pii, textstats, versions
 from core.data.counting import ValueCounts, count_values
 from core.errors import InvalidInput
+from core.files import write_atomically
 from core.governance.roles import Actor, Permission, require
 from core.models import registry
 from core.models.bundled import DEFAULT_CHAT_MODEL
@@ -373,10 +372,7 @@ def profile_version(store: Store, *, actor: Actor, ref: str, options: ProfileOpt
     report = profile_frame(frame, options=options, tokenizer_path=tokenizer.path if tokenizer else None, progress=progress)
     report.update({"dataset": version.dataset, "version": version.version, "ref": version.ref, "sha256": version.sha256})
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(report, handle, default=_json_default)
-    os.replace(tmp, path)
+    write_atomically(path, json.dumps(report, default=_json_default))
     report["cached"] = False
     return json.loads(json.dumps(report, default=_json_default))
 

@@ -202,19 +202,14 @@ def unpack_language_model(cache_dir=None):
 
 def _unpack(packed, target) -> None:
     import lzma
-    import os
     import shutil
-    import tempfile
+
+    from core.files import atomic_path
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".npz")
-    try:
-        with lzma.open(packed) as src, os.fdopen(fd, "wb") as out:
-            shutil.copyfileobj(src, out, length=1 << 20)
-        os.replace(tmp, target)  # whole or not at all: a concurrent reader never sees a torn file
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    # Whole or not at all: a concurrent reader never sees a torn file.
+    with atomic_path(target, suffix=".npz") as tmp, lzma.open(packed) as src, open(tmp, "wb") as out:
+        shutil.copyfileobj(src, out, length=1 << 20)
 
 
 def _identifier_from_npz(identifier_class, path):

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +18,7 @@ import pandas as pd
 from sqlmodel import Session, col, func, select
 
 from core.errors import InvalidInput, NotFound
+from core.files import write_atomically
 from core.governance import audit
 from core.governance.roles import Actor, Permission, require
 from core.storage.db import Store
@@ -115,10 +114,7 @@ def write_object(datasets_dir: Path, frame: pd.DataFrame) -> tuple[str, int]:
     path = object_path(datasets_dir, sha)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
+        write_atomically(path, data)
     return sha, len(data)
 
 

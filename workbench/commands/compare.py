@@ -125,11 +125,10 @@ def cmd_compare_show(args) -> int:
 
 
 def cmd_compare_export(args) -> int:
-    import os
-    import tempfile
     from pathlib import Path
 
     from core.compare import runs
+    from core.files import write_atomically
     from workbench.cli import _actor, _print_json, _store
 
     out = Path(args.out)
@@ -137,14 +136,7 @@ def cmd_compare_export(args) -> int:
         raise InvalidInput(f"The folder {out.parent} does not exist.")
     store = _store()
     content, _ = runs.export_bytes(store, actor=_actor(args, store), run_id=args.id, fmt=args.format)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_atomically(out, content)
     if args.json:
         _print_json({"run_id": int(str(args.id).lstrip("#")), "format": args.format, "path": str(out),
                      "bytes": len(content)})

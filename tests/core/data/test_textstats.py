@@ -79,4 +79,4 @@ def test_init_can_unpack_the_language_model_ahead_of_the_first_profile(tmp_path)
     assert path.parent == tmp_path / "cache" and path.stat().st_size > 10_000_000
     written = path.stat().st_mtime_ns
     assert textstats.unpack_language_model(tmp_path / "cache") == path and path.stat().st_mtime_ns == written
-    assert not list((tmp_path / "cache").glob(".tmp-*"))  # no half-written file left beside it
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [path.name]  # no half-written file left beside it
