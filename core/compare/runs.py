@@ -34,6 +34,7 @@ from core.governance import audit
 from core.governance.roles import Actor, Permission, Role, require
 from core.inference.generate import GenerationSettings
 from core.metrics import METRICS, PRESETS
+from core.storage import run_owners
 from core.storage.db import Store
 from core.storage.tables import ComparisonCell, ComparisonRun, utcnow
 
@@ -407,7 +408,7 @@ def run_comparison(store: Store, *, actor: Actor, prompts: list[str], models: li
         run = ComparisonRun(name=title, status="running", prompts=[p.ref for p in plan.prompts],
                             models=[m.name for m in plan.models], settings=run_settings,
                             dataset_version=plan.dataset_version, reference_column=plan.reference_column,
-                            rows=len(plan.rows), created_by=actor.name)
+                            rows=len(plan.rows), created_by=actor.name, **run_owners.this_process())
         session.add(run)
         session.flush()
         run_id = run.id
@@ -481,9 +482,15 @@ def _finish(store: Store, actor: Actor, run_id: int, status: str, error: str | N
 
 # --- reading --------------------------------------------------------------------------------------------
 
+def _fail_orphans(store: Store) -> None:
+    """A run whose process died (killed, restarted) reads as failed, not as running for ever."""
+    run_owners.fail_orphans(store, ComparisonRun, action="comparison.interrupted", target_type="comparison_run")
+
+
 def list_runs(store: Store, *, actor: Actor, limit: int = 200) -> list[RunInfo]:
     """Newest first, without their cells (cell_count says how many)."""
     require(actor, Permission.RUN_INFERENCE)
+    _fail_orphans(store)
     with store.read() as session:
         rows = session.exec(select(ComparisonRun).order_by(col(ComparisonRun.created_at).desc(),
                                                            col(ComparisonRun.id).desc()).limit(limit)).all()
@@ -509,6 +516,7 @@ def get_run(store: Store, *, actor: Actor, run_id: int | str) -> RunInfo:
     """The run with all its cells, ordered by row, then prompt, then model."""
     require(actor, Permission.RUN_INFERENCE)
     number = _parse_id(run_id)
+    _fail_orphans(store)
     with store.read() as session:
         run = session.get(ComparisonRun, number)
         if run is None:

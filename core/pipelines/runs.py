@@ -29,6 +29,7 @@ from core.governance.roles import Actor, Permission, require
 from core.inference.generate import GenerationSettings
 from core.pipelines.definitions import get_pipeline, resolve_templates
 from core.pipelines.steps import Step
+from core.storage import run_owners
 from core.storage.db import Store
 from core.storage.tables import Pipeline, PipelineOutput, PipelineRun, utcnow
 
@@ -284,7 +285,8 @@ def run_pipeline(store: Store, *, actor: Actor, name: str, dataset_version: str,
     snapshot = _snapshot(pipeline.steps, templates)
     with store.write() as session:
         run = PipelineRun(pipeline_id=pipeline.id, steps=snapshot, dataset_version=version.ref, rows=len(frame),
-                          settings=run_settings, status="running", summary={"steps": {}}, created_by=actor.name)
+                          settings=run_settings, status="running", summary={"steps": {}}, created_by=actor.name,
+                          **run_owners.this_process())
         session.add(run)
         session.flush()
         run_id = run.id
@@ -353,6 +355,11 @@ def _finish(store: Store, run_id: int, status: str, figures: dict, wall: float, 
 
 # --- reading ----------------------------------------------------------------------------------------------
 
+def _fail_orphans(store: Store) -> None:
+    """A run whose process died (killed, restarted) reads as failed, not as running for ever."""
+    run_owners.fail_orphans(store, PipelineRun, action="pipeline.interrupted", target_type="pipeline_run")
+
+
 def _info(run: PipelineRun, pipeline: str, outputs: list[PipelineOutput] = ()) -> RunInfo:
     return RunInfo(
         id=run.id, pipeline=pipeline, steps=list(run.steps), dataset_version=run.dataset_version, rows=run.rows,
@@ -366,6 +373,7 @@ def _info(run: PipelineRun, pipeline: str, outputs: list[PipelineOutput] = ()) -
 def list_runs(store: Store, *, actor: Actor, name: str | None = None, limit: int = 50) -> list[RunInfo]:
     """Newest first, without outputs; only the runs of pipeline `name` when given."""
     require(actor, Permission.RUN_INFERENCE)
+    _fail_orphans(store)
     query = select(PipelineRun, Pipeline.name).join(Pipeline, Pipeline.id == PipelineRun.pipeline_id)
     if name:
         get_pipeline(store, actor=actor, name=name)  # an unknown name is NotFound, not an empty list
@@ -378,6 +386,7 @@ def list_runs(store: Store, *, actor: Actor, name: str | None = None, limit: int
 def get_run(store: Store, *, actor: Actor, run_id: int) -> RunInfo:
     """One run with every stored cell."""
     require(actor, Permission.RUN_INFERENCE)
+    _fail_orphans(store)
     with store.read() as session:
         found = session.exec(select(PipelineRun, Pipeline.name).join(Pipeline, Pipeline.id == PipelineRun.pipeline_id)
                              .where(PipelineRun.id == run_id)).first()

@@ -160,6 +160,8 @@ class ComparisonRun(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, index=True)
     created_by: str = Field(max_length=64, index=True)
     finished_at: datetime | None = None
+    pid: int | None = None  # the process generating it while running, so a killed one is found out
+    host: str | None = Field(default=None, max_length=255)
 
 
 class ComparisonCell(SQLModel, table=True):
@@ -211,6 +213,8 @@ class PipelineRun(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, index=True)
     created_by: str = Field(max_length=64)
     finished_at: datetime | None = None
+    pid: int | None = None  # the process running it while running, so a killed one is found out
+    host: str | None = Field(default=None, max_length=255)
 
 
 class PipelineOutput(SQLModel, table=True):

@@ -81,9 +81,9 @@ class _OpenAIHandler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def openai_server():
+def openai_server(handler: type[BaseHTTPRequestHandler] = _OpenAIHandler):
     """A tiny OpenAI-compatible server on 127.0.0.1 (a free port); yields its base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _OpenAIHandler)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
