@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+from datetime import datetime, timezone
 
 from sqlmodel import col, select
 
@@ -24,14 +25,24 @@ def this_process() -> dict[str, object]:
     return {"pid": os.getpid(), "host": socket.gethostname()}
 
 
-def process_running(pid: int | None) -> bool:
+def process_running(pid: int | None, since: datetime | None = None) -> bool:
+    """Whether process `pid` is alive and, when `since` is given, was started before then (a pid reused by a later
+    process does not count). Another user's process counts as alive: it exists, it is just not ours to inspect."""
     if not pid:
         return False
-    try:
-        import psutil
+    import psutil
 
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except Exception:  # noqa: BLE001 - NoSuchProcess, AccessDenied
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        if since is not None:
+            started = since if since.tzinfo else since.replace(tzinfo=timezone.utc)
+            return process.create_time() <= started.timestamp() + 1  # clock ticks round create_time
+        return True
+    except psutil.AccessDenied:
+        return True
+    except psutil.Error:  # NoSuchProcess and the like
         return False
 
 
@@ -41,7 +52,7 @@ def fail_orphans(store: Store, table, *, action: str, target_type: str) -> list[
     host = socket.gethostname()
 
     def orphaned(row) -> bool:
-        return row.status == "running" and row.host == host and not process_running(row.pid)
+        return row.status == "running" and row.host == host and not process_running(row.pid, row.created_at)
 
     query = select(table).where(table.status == "running", table.host == host)
     with store.read() as session:

@@ -83,3 +83,21 @@ def test_only_this_hosts_runs_with_a_dead_process_are_failed(store):
     with store.read() as session:
         assert [session.get(ComparisonRun, i).status for i in ids] == ["failed", "running", "running", "succeeded"]
     assert run_owners.fail_orphans(store, ComparisonRun, **fail) == []
+
+
+def test_a_pid_reused_by_a_later_process_does_not_keep_a_run_alive(store):
+    from datetime import timedelta
+
+    from core.storage.tables import utcnow
+
+    here = run_owners.this_process()
+    assert run_owners.process_running(os.getpid(), utcnow())
+    # A run created ten years ago cannot be this process's, though the pid is alive: the pid was reused.
+    with store.write() as session:
+        row = ComparisonRun(name="old", prompts=[], models=[], settings={}, status="running", created_by="dan",
+                            created_at=utcnow() - timedelta(days=3650), **here)
+        session.add(row)
+        session.flush()
+        old = row.id
+    fail = dict(action="comparison.interrupted", target_type="comparison_run")
+    assert run_owners.fail_orphans(store, ComparisonRun, **fail) == [old]
