@@ -19,6 +19,7 @@ from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from core.governance import audit
 from core.governance.roles import Actor, Permission, Role, require
 from core.storage.db import Store
+from core.storage.run_owners import live_process
 from core.storage.tables import Job, utcnow
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED, INTERRUPTED = (
@@ -277,15 +278,9 @@ def finish_unstarted(store: Store, job_id: int, error: str) -> None:
 
 def process_alive(pid: int | None, job_id: int) -> bool:
     """Whether `pid` is still this job's process (a reused pid running something else does not count)."""
-    if not pid:
-        return False
     try:
-        import psutil
-
-        process = psutil.Process(pid)
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return False
-        cmdline = " ".join(process.cmdline())
+        process = live_process(pid)
+        cmdline = " ".join(process.cmdline()) if process else ""
     except Exception:  # noqa: BLE001 - NoSuchProcess, AccessDenied: not ours to count as alive
         return False
     return f"--job {job_id}" in cmdline or f"--job={job_id}" in cmdline

@@ -25,16 +25,28 @@ def this_process() -> dict[str, object]:
     return {"pid": os.getpid(), "host": socket.gethostname()}
 
 
-def process_running(pid: int | None, since: datetime | None = None) -> bool:
-    """Whether process `pid` is alive and, when `since` is given, was started before then (a pid reused by a later
-    process does not count). Another user's process counts as alive: it exists, it is just not ours to inspect."""
+def live_process(pid: int | None):
+    """The psutil Process of `pid` when it exists and is not a zombie, else None (raises psutil.AccessDenied when
+    the process is another user's)."""
     if not pid:
-        return False
+        return None
     import psutil
 
     try:
         process = psutil.Process(pid)
-        if process.status() == psutil.STATUS_ZOMBIE:
+        return None if process.status() == psutil.STATUS_ZOMBIE else process
+    except psutil.NoSuchProcess:
+        return None
+
+
+def process_running(pid: int | None, since: datetime | None = None) -> bool:
+    """Whether process `pid` is alive and, when `since` is given, was started before then (a pid reused by a later
+    process does not count). Another user's process counts as alive: it exists, it is just not ours to inspect."""
+    import psutil
+
+    try:
+        process = live_process(pid)
+        if process is None:
             return False
         if since is not None:
             started = since if since.tzinfo else since.replace(tzinfo=timezone.utc)

@@ -17,6 +17,7 @@ from core.inference.generate import GenerationSettings
 from core.jobs import launcher, queue, worker
 from core.models import bundled, registry
 from tests.core.finetune.helpers import quick_config, secret_codes
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.slow
 QUESTION = [{"role": "user", "content": "What is the secret code for Tokyo?"}]
@@ -26,14 +27,8 @@ def _work_until_idle(store) -> None:
     assert worker.run_worker(store, poll_s=0.3, exit_when_idle=True) == 0
 
 
-def _until(predicate, timeout_s=900.0, what="condition"):  # generous: shared CPUs can be very slow
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
+def _until(predicate, what="condition"):  # generous: shared CPUs can be very slow
+    return until(predicate, timeout_s=900.0, what=what, poll_s=0.3)
 
 
 def test_a_fine_tune_learns_the_data_and_its_adapter_reloads_with_plain_peft(models_store, people):

@@ -16,6 +16,7 @@ from core.storage import run_owners
 from core.storage.tables import ComparisonRun
 from tests.cli.test_cli import WORKBENCH
 from tests.core.models.helpers import SERVER_KEY, _OpenAIHandler, openai_server
+from tests.support.waiting import until
 
 answer = threading.Event()
 
@@ -28,16 +29,6 @@ class _SlowHandler(_OpenAIHandler):
         super().do_POST()
 
 
-def _wait_for(condition, seconds: float = 60):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError("timed out")
-
-
 def test_a_killed_comparison_run_is_marked_failed_and_a_live_one_is_not(store, home):
     templates.save_version(store, actor=SYSTEM, name="ask", body="Q: {{ question }}")
     answer.clear()
@@ -48,7 +39,7 @@ def test_a_killed_comparison_run_is_marked_failed_and_a_live_one_is_not(store, h
         child = subprocess.Popen([WORKBENCH, "compare", "run", "--prompt", "ask", "--model", "remote", "--input", "2+2?"],
                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            listed = _wait_for(lambda: runs.list_runs(store, actor=SYSTEM))
+            listed = until(lambda: runs.list_runs(store, actor=SYSTEM), what="the run to start")
             assert listed[0].status == "running"  # read while its process is alive: untouched
             time.sleep(0.3)
             assert runs.get_run(store, actor=SYSTEM, run_id=listed[0].id).status == "running"
