@@ -305,13 +305,12 @@ def cmd_audit_list(args) -> int:
     store = _store()
     events = audit.list_events(store, actor=_actor(args, store), filters=audit.AuditFilter(
         actor=args.actor, action=args.action, target_type=args.target, limit=args.limit))
-    rows = [{"at": e.at.isoformat(timespec="seconds"), "actor": e.actor, "action": e.action,
-             "target": f"{e.target_type}:{e.target_id}", "before": e.before, "after": e.after, "detail": e.detail}
-            for e in events]
+    rows = [{**audit.to_row(e), "target": f"{e.target_type}:{e.target_id}"} for e in events]
     if args.json:
         _print_json(rows)
     else:
-        _print_table([{k: v for k, v in r.items() if k in ("at", "actor", "action", "target")} for r in rows])
+        _print_table([{"at": r["at"], "actor": r["actor"], "role": r["actor_role"], "via": r["via"] or "",
+                       "action": r["action"], "target": r["target"]} for r in rows])
     return 0
 
 

@@ -47,34 +47,52 @@ def _open(session, user: User, provider: str, ttl_minutes: int) -> Login:
 
 
 def log_in(store: Store, *, name: str, password: str) -> Login:
-    """Checks a local password; one message for every failure so names cannot be guessed."""
+    """Checks a local password; one message for every failure so names cannot be guessed. Every failure leaves an
+    audit row (the name as typed and why, never the password); the fifth in a row locks the account."""
     wrong = PermissionDenied("Wrong user name or password.")
     name = (name or "").strip()
     if not name or not password:
         raise InvalidInput("Enter a user name and a password.")
     with store.write() as session:
         user = session.exec(select(User).where(User.name == name)).first()
+
+        def fail(reason: str, error: Exception) -> None:
+            # The failed attempt must be recorded even though the login fails: commit, then raise.
+            audit.record_visitor(session=session, action="login.failed", typed_name=name, detail=reason)
+            session.commit()
+            raise error
+
         if user is None:
             verify_password(_DUMMY_HASH, password)
-            raise wrong
+            fail("no account has this name", wrong)
         now = utcnow()
         if user.locked_until and user.locked_until > now:
             minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
-            raise PermissionDenied(f"Too many failed logins for '{name}'; try again in {minutes} minute(s).")
+            fail("the account is locked",
+                 PermissionDenied(f"Too many failed logins for '{name}'; try again in {minutes} minute(s)."))
+        if user.locked_until:  # a lock that has run out
+            user.locked_until = None
+            audit.record(session=session, actor=SYSTEM.acting_through("login"), action="user.unlock",
+                         target_type="user", target_id=name, detail=f"the {_minutes(LOCKOUT)}-minute lock ran out")
         if not verify_password(user.password_hash, password):
             user.failed_logins += 1
+            reason = f"wrong password (failed attempt {user.failed_logins} of {MAX_FAILED_LOGINS})"
             if user.failed_logins >= MAX_FAILED_LOGINS:
                 user.locked_until = now + LOCKOUT
                 user.failed_logins = 0
-                audit.record(session=session, actor=SYSTEM, action="user.lock", target_type="user", target_id=name,
-                             detail=f"{MAX_FAILED_LOGINS} failed logins")
+                audit.record(session=session, actor=SYSTEM.acting_through("login"), action="user.lock",
+                             target_type="user", target_id=name,
+                             detail=f"{MAX_FAILED_LOGINS} failed logins in a row; locked for {_minutes(LOCKOUT)} minutes")
             session.add(user)
-            # The failed attempt must be counted even though the login fails: commit, then raise.
-            session.commit()
-            raise wrong
+            fail(reason, wrong)
         if not user.active:
-            raise PermissionDenied(f"The account '{name}' is disabled; ask an admin to enable it.")
+            fail("the account is disabled",
+                 PermissionDenied(f"The account '{name}' is disabled; ask an admin to enable it."))
         return _open(session, user, "local", store.settings.session_ttl_minutes)
+
+
+def _minutes(delta: timedelta) -> int:
+    return int(delta.total_seconds() // 60)
 
 
 def resume(store: Store, token: str | None) -> UserInfo | None:

@@ -89,6 +89,11 @@ SYSTEM = Actor(name="system", role=Role.ADMIN)
 _ACTION_WORDS = {
     Permission.MANAGE_USERS: "manage users",
     Permission.VIEW_AUDIT: "read the audit log",
+    # The process acting for the user, when it is not the user themselves: "worker", "job:12", "login".
+    via: str | None = None
+
+    def acting_through(self, via: str) -> "Actor":
+        return Actor(name=self.name, role=self.role, user_id=self.user_id, via=via)
     Permission.VIEW_MODELS: "see the model registry",
     Permission.MANAGE_MODELS: "change the model registry",
     Permission.VIEW_DATA_ROWS: "see dataset rows",

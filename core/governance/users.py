@@ -32,12 +32,18 @@ class UserInfo:
     active: bool
     created_at: datetime
     last_login_at: datetime | None
+    locked_until: datetime | None = None  # set while too many failed logins keep the account locked
+
+    @property
+    def locked(self) -> bool:
+        return self.locked_until is not None and self.locked_until > utcnow()
 
     @classmethod
     def of(cls, user: User) -> "UserInfo":
         return cls(
             id=user.id, name=user.name, role=Role(user.role), email=user.email, auth_provider=user.auth_provider,
             active=user.active, created_at=user.created_at, last_login_at=user.last_login_at,
+            locked_until=user.locked_until,
         )
 
     def as_actor(self) -> Actor:
@@ -49,6 +55,7 @@ class UserInfo:
             "auth_provider": self.auth_provider, "active": self.active,
             "created_at": self.created_at.isoformat(timespec="seconds"),
             "last_login_at": self.last_login_at.isoformat(timespec="seconds") if self.last_login_at else None,
+            "locked_until": self.locked_until.isoformat(timespec="seconds") if self.locked else None,
         }
 
 
@@ -177,6 +184,20 @@ def set_active(store: Store, *, actor: Actor, name: str, active: bool) -> UserIn
         return UserInfo.of(user)
 
 
+def unlock(store: Store, *, actor: Actor, name: str) -> UserInfo:
+    """Lifts a lock left by too many failed logins before it runs out."""
+    require(actor, Permission.MANAGE_USERS)
+    with store.write() as session:
+        user = _find(session, name)
+        if not (user.locked_until and user.locked_until > utcnow()):
+            raise Conflict(f"'{name}' is not locked.")
+        user.locked_until, user.failed_logins = None, 0
+        session.add(user)
+        audit.record(session=session, actor=actor, action="user.unlock", target_type="user", target_id=name,
+                     detail="unlocked by an admin")
+        return UserInfo.of(user)
+
+
 def set_password(store: Store, *, actor: Actor, name: str, new_password: str, current_password: str | None = None) -> None:
     """Admins reset anyone's password; everyone else changes only their own, giving the current one."""
     validate_password(new_password)
@@ -191,12 +212,14 @@ def set_password(store: Store, *, actor: Actor, name: str, new_password: str, cu
         must_prove = current_password is not None or not actor.can(Permission.MANAGE_USERS)
         if own and must_prove and not verify_password(user.password_hash, current_password or ""):
             raise PermissionDenied("The current password is wrong; the password was not changed.")
+        was_locked = bool(user.locked_until and user.locked_until > utcnow())
         user.password_hash = hash_password(new_password)
         user.failed_logins = 0
         user.locked_until = None
         session.add(user)
         _revoke_all(session, user.id)
-        audit.record(session=session, actor=actor, action="user.set_password", target_type="user", target_id=name)
+        audit.record(session=session, actor=actor, action="user.set_password", target_type="user", target_id=name,
+                     detail="all open logins ended" + ("; the lock from failed logins lifted" if was_locked else ""))
 
 
 def _revoke_all(session: Session, user_id: int) -> None:

@@ -116,7 +116,8 @@ def _row(session: Session, job_id: int) -> Job:
     return row
 
 
-def transition(session: Session, row: Job, status: str, *, actor: Actor | None = None, **changes) -> Job:
+def transition(session: Session, row: Job, status: str, *, actor: Actor | None = None, via: str | None = None,
+               **changes) -> Job:
     """The one way a job changes state: checks the move is allowed, stamps times, audits it."""
     if status not in ALLOWED[row.status]:
         raise Conflict(f"Job {row.id} is {row.status}; it cannot become {status}.")
@@ -135,7 +136,9 @@ def transition(session: Session, row: Job, status: str, *, actor: Actor | None =
         setattr(row, key, value)
     session.add(row)
     session.flush()
-    who = actor or Actor(name=row.created_by, role=Role.ADMIN)  # the job acting on its own behalf
+    # A process acting for the launcher (the worker starting it, the job reporting its end): the launcher with
+    # their role now, and which process it was.
+    who = actor or _launcher(session, row).acting_through(via or f"job:{row.id}")
     audit.record(session=session, actor=who, action=f"job.{status}", target_type="job", target_id=row.id,
                  before={"status": before}, after={"status": status, **{k: _jsonable(v) for k, v in changes.items()
                                                                      if k in ("error", "pid", "model", "step")}})
@@ -144,6 +147,20 @@ def transition(session: Session, row: Job, status: str, *, actor: Actor | None =
 
 def _jsonable(value: Any) -> Any:
     return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+
+
+def _launcher(session: Session, row: Job) -> Actor:
+    """Whoever launched the job, with their current role (accounts are disabled, never deleted)."""
+    from core.governance.roles import LOCAL_OPERATOR, SYSTEM
+    from core.storage.tables import User
+
+    for builtin in (LOCAL_OPERATOR, SYSTEM):
+        if row.created_by == builtin.name:
+            return builtin
+    user = session.exec(select(User).where(User.name == row.created_by)).first()
+    if user is None:
+        raise NotFound(f"Job {row.id} was launched by '{row.created_by}', who has no account.")
+    return Actor(name=user.name, role=Role(user.role), user_id=user.id)
 
 
 def submit(store: Store, *, actor: Actor, kind: str, name: str, config: dict[str, Any], gpus: int = 0,
@@ -235,7 +252,7 @@ def claim(store: Store, job_id: int, *, pid: int, devices: list[int] | None) -> 
         row = _row(session, job_id)
         if row.status != QUEUED:
             return None
-        transition(session, row, RUNNING, pid=pid, host=socket.gethostname(), devices=devices,
+        transition(session, row, RUNNING, via="worker", pid=pid, host=socket.gethostname(), devices=devices,
                    attempt=row.attempt + 1)
         return JobInfo.of(row)
 
@@ -326,8 +343,9 @@ def actor_named(store: Store, name: str) -> Actor:
 
 
 def launcher_actor(store: Store, job: JobInfo) -> Actor:
-    """The user a job acts as when it registers its adapter: whoever launched it, with their current role."""
-    return actor_named(store, job.created_by)
+    """The user a job acts as when it registers its adapter: whoever launched it, with their current role, through
+    the job's process."""
+    return actor_named(store, job.created_by).acting_through(f"job:{job.id}")
 
 
 def pid_is_self(job: JobInfo) -> bool:

@@ -52,6 +52,8 @@ class AuditEvent(SQLModel, table=True):
     before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     detail: str | None = Field(default=None, max_length=1000)
+    # Set when a process acted for the user (`actor`): "worker", "job:12", "login"; None for the user's own action.
+    via: str | None = Field(default=None, max_length=64)
 
 
 class RegisteredModel(SQLModel, table=True):

@@ -35,3 +35,20 @@ def test_failed_changes_leave_no_audit_row(store):
     with pytest.raises(Exception):
         users.create_user(store, actor=SYSTEM, name="once", role=Role.VIEWER, password=PASSWORD)
     assert audit.count_events(store) == before
+
+
+def test_rows_a_job_writes_carry_the_launchers_real_role_and_say_which_process_acted(store, people):
+    from core.jobs import queue
+
+    scientist, admin = people[Role.DATA_SCIENTIST].as_actor(), people[Role.ADMIN].as_actor()
+    job = queue.submit(store, actor=scientist, kind="finetune", name="audit-check", config={})
+    queue.claim(store, job.id, pid=12345, devices=None)  # the worker starts the job's process
+    queue.finish(store, job.id, "succeeded")  # the job's process reports its end
+    rows = {e.action: e for e in audit.list_events(store, actor=admin, filters=AuditFilter(action="job."))}
+    assert {a: (e.actor, e.actor_role, e.via) for a, e in rows.items()} == {
+        "job.submit": ("dan", "data_scientist", None),
+        "job.running": ("dan", "data_scientist", "worker"),
+        "job.succeeded": ("dan", "data_scientist", f"job:{job.id}"),
+    }
+    assert audit.to_row(rows["job.running"])["via"] == "worker"
+    assert queue.launcher_actor(store, queue.get_job(store, actor=admin, job_id=job.id)).via == f"job:{job.id}"

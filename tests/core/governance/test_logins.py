@@ -99,3 +99,45 @@ def test_sso_login_creates_the_account_once_and_follows_mapping_changes(store):
         logins.log_in_sso(store, email="stranger@else.com", display_name=None, groups=[], mapping=mapping)
     with pytest.raises(PermissionDenied):  # an SSO account has no password to log in with
         logins.log_in(store, name="Rita", password="anything-at-all")
+
+
+def test_failed_logins_lockouts_and_unlocks_leave_audit_rows_without_the_password(store, people):
+    admin = people[Role.ADMIN].as_actor()
+    with pytest.raises(PermissionDenied):
+        logins.log_in(store, name="nobody", password="secret-guess-1")
+    for _ in range(logins.MAX_FAILED_LOGINS):
+        with pytest.raises(PermissionDenied):
+            logins.log_in(store, name="dan", password="secret-guess-2")
+    with pytest.raises(PermissionDenied):
+        logins.log_in(store, name="dan", password=PASSWORD)
+    failed = audit.list_events(store, actor=admin, filters=audit.AuditFilter(action="login.failed"))
+    assert [(e.actor, e.actor_role, e.target_id) for e in failed][-1] == ("anonymous", "visitor", "nobody")
+    assert failed[-1].detail == "no account has this name"
+    assert failed[0].detail == "the account is locked"
+    assert "wrong password (failed attempt 1 of 5)" in [e.detail for e in failed]
+    [lock] = audit.list_events(store, actor=admin, filters=audit.AuditFilter(action="user.lock"))
+    assert (lock.target_id, lock.via) == ("dan", "login")
+    every_row = audit.list_events(store, actor=admin)
+    assert not any("secret-guess" in str(audit.to_row(e)) for e in every_row)
+
+    assert users.get_user(store, "dan").locked
+    users.unlock(store, actor=admin, name="dan")
+    assert logins.log_in(store, name="dan", password=PASSWORD).user.name == "dan"
+    [unlock] = audit.list_events(store, actor=admin, filters=audit.AuditFilter(action="user.unlock"))
+    assert (unlock.actor, unlock.actor_role, unlock.via) == ("ada", "admin", None)
+    # The filter offers the security actions; "login" alone is the successful login only.
+    assert {"login.failed", "user.lock", "user.unlock"} <= set(audit.distinct_values(store, actor=admin)["action"])
+    assert {e.action for e in audit.list_events(store, actor=admin, filters=audit.AuditFilter(action="login"))} == {"login"}
+
+
+def test_a_lock_that_runs_out_is_recorded_as_lifted(store, people):
+    for _ in range(logins.MAX_FAILED_LOGINS):
+        with pytest.raises(PermissionDenied):
+            logins.log_in(store, name="vic", password="guess-guess")
+    with store.write() as session:
+        user = session.exec(select(User).where(User.name == "vic")).one()
+        user.locked_until = utcnow() - timedelta(seconds=1)
+        session.add(user)
+    logins.log_in(store, name="vic", password=PASSWORD)
+    [unlock] = audit.list_events(store, actor=SYSTEM, filters=audit.AuditFilter(action="user.unlock"))
+    assert unlock.via == "login" and "ran out" in unlock.detail

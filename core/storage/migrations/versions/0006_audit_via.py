@@ -3,9 +3,9 @@
 Revision ID: 0006
 Revises: 0005
 """
-import sqlalchemy as sa  # noqa: F401
-import sqlmodel  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+import sqlmodel
+from alembic import op
 
 revision = "0006"
 down_revision = "0005"
@@ -14,8 +14,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.add_column("auditevent", sa.Column("via", sqlmodel.AutoString(length=64), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("auditevent") as batch:
+        batch.drop_column("via")
