@@ -47,6 +47,8 @@ class Permission(str, Enum):
     ANNOTATE = "annotate"
     VIEW_DASHBOARDS = "view_dashboards"
     SEED_DEMO = "seed_demo"
+    MANAGE_MONITORS = "manage_monitors"
+    HANDLE_ALERTS = "handle_alerts"
 
 
 _DATA_SCIENTIST = {
@@ -58,6 +60,8 @@ _DATA_SCIENTIST = {
     Permission.MANAGE_PROMPTS,
     Permission.LAUNCH_JOBS,
     Permission.VIEW_DASHBOARDS,
+    Permission.MANAGE_MONITORS,
+    Permission.HANDLE_ALERTS,
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -89,11 +93,6 @@ SYSTEM = Actor(name="system", role=Role.ADMIN)
 _ACTION_WORDS = {
     Permission.MANAGE_USERS: "manage users",
     Permission.VIEW_AUDIT: "read the audit log",
-    # The process acting for the user, when it is not the user themselves: "worker", "job:12", "login".
-    via: str | None = None
-
-    def acting_through(self, via: str) -> "Actor":
-        return Actor(name=self.name, role=self.role, user_id=self.user_id, via=via)
     Permission.VIEW_MODELS: "see the model registry",
     Permission.MANAGE_MODELS: "change the model registry",
     Permission.VIEW_DATA_ROWS: "see dataset rows",
@@ -104,6 +103,8 @@ _ACTION_WORDS = {
     Permission.ANNOTATE: "rate model outputs",
     Permission.VIEW_DASHBOARDS: "see dashboards",
     Permission.SEED_DEMO: "seed demo data",
+    Permission.MANAGE_MONITORS: "create, run or delete monitors",
+    Permission.HANDLE_ALERTS: "acknowledge or resolve alerts",
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -52,8 +52,6 @@ class AuditEvent(SQLModel, table=True):
     before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     detail: str | None = Field(default=None, max_length=1000)
-    # Set when a process acted for the user (`actor`): "worker", "job:12", "login"; None for the user's own action.
-    via: str | None = Field(default=None, max_length=64)
 
 
 class RegisteredModel(SQLModel, table=True):
@@ -267,3 +265,92 @@ class Job(SQLModel, table=True):
     started_at: datetime | None = None
     heartbeat_at: datetime | None = None
     finished_at: datetime | None = None
+
+
+# --- Monitoring (migration 0010): saved monitors, their runs and results, alerts, the embedding cache ---
+
+
+class Monitor(SQLModel, table=True):
+    """A saved comparison: a reference (dataset version or event range) against current windows of events."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True, max_length=128)
+    description: str | None = Field(default=None, max_length=2000)
+    reference: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # {"kind": "dataset"|"events", ...}
+    current: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # {"kind": "events", "window", "where"}
+    fields: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    tests: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))  # field -> test name
+    thresholds: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))  # field -> threshold
+    min_windows: int = 1  # windows in a row over the threshold before an alert opens
+    schedule: str = Field(default="daily", max_length=16)  # daily, weekly, manual
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: str = Field(max_length=64)
+    last_run_at: datetime | None = None
+
+
+class MonitorRun(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    monitor_id: int = Field(foreign_key="monitor.id", index=True)
+    status: str = Field(max_length=16)  # running, succeeded, failed
+    windows: int = 0
+    drifted_fields: list[str] | None = Field(default=None, sa_column=Column(JSON))
+    summary: str | None = Field(default=None, sa_column=Column(Text))
+    error: str | None = Field(default=None, max_length=2000)
+    job_id: int | None = None
+    created_by: str = Field(max_length=64)
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+
+
+class MonitorResult(SQLModel, table=True):
+    """One field's test in one window of a monitor run; `details` holds the histograms / top categories drawn."""
+
+    __table_args__ = (Index("ix_monitorresult_run_field", "run_id", "field"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="monitorrun.id", index=True)
+    window_start: datetime
+    window_end: datetime
+    field: str = Field(max_length=128)
+    kind: str = Field(max_length=16)  # numeric, categorical, text, embedding, rate
+    test: str = Field(max_length=32)
+    statistic: float | None = None
+    p_value: float | None = None
+    threshold: float
+    drift_detected: bool
+    reference_size: int
+    current_size: int
+    details: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+
+class Alert(SQLModel, table=True):
+    """A drift or KPI alert. `open_source` equals `source` until it is resolved, so one source has one open alert."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)  # drift, kpi
+    source: str = Field(max_length=128, index=True)  # "monitor:3", "kpi_target:2"
+    open_source: str | None = Field(default=None, max_length=128, index=True, unique=True)
+    title: str = Field(max_length=200)
+    message: str = Field(max_length=2000)
+    severity: str = Field(max_length=16)  # warning, critical
+    status: str = Field(max_length=16, index=True)  # open, acknowledged, resolved
+    details: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    times_raised: int = 1
+    opened_at: datetime = Field(default_factory=utcnow, index=True)
+    last_raised_at: datetime = Field(default_factory=utcnow)
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = Field(default=None, max_length=64)
+    resolved_at: datetime | None = None
+    resolved_by: str | None = Field(default=None, max_length=64)
+    note: str | None = Field(default=None, max_length=2000)
+    webhook_status: str | None = Field(default=None, max_length=200)
+
+
+class EventEmbedding(SQLModel, table=True):
+    """A prompt's or output's embedding, computed once per event (float16 bytes)."""
+
+    event_id: int = Field(primary_key=True)  # InferenceEvent.id
+    part: str = Field(primary_key=True, max_length=8)  # prompt, output
+    model: str = Field(primary_key=True, max_length=64)
+    vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
