@@ -49,6 +49,8 @@ class Permission(str, Enum):
     SEED_DEMO = "seed_demo"
     MANAGE_MONITORS = "manage_monitors"
     HANDLE_ALERTS = "handle_alerts"
+    VIEW_EVENTS = "view_events"
+    INGEST_EVENTS = "ingest_events"
 
 
 _DATA_SCIENTIST = {
@@ -62,6 +64,8 @@ _DATA_SCIENTIST = {
     Permission.VIEW_DASHBOARDS,
     Permission.MANAGE_MONITORS,
     Permission.HANDLE_ALERTS,
+    Permission.VIEW_EVENTS,
+    Permission.INGEST_EVENTS,
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -105,6 +109,8 @@ _ACTION_WORDS = {
     Permission.SEED_DEMO: "seed demo data",
     Permission.MANAGE_MONITORS: "create, run or delete monitors",
     Permission.HANDLE_ALERTS: "acknowledge or resolve alerts",
+    Permission.VIEW_EVENTS: "see inference events",
+    Permission.INGEST_EVENTS: "log or ingest inference events",
 }
 
 

@@ -354,3 +354,57 @@ class EventEmbedding(SQLModel, table=True):
     part: str = Field(primary_key=True, max_length=8)  # prompt, output
     model: str = Field(primary_key=True, max_length=64)
     vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class InferenceEvent(SQLModel, table=True):
+    """One model call in production, from the server, the SDK call, HTTP or a file (core/events).
+
+    Written in bulk through the database's fast path (executemany on SQLite, COPY on PostgreSQL), never one ORM
+    object per row; dashboards read SQL aggregates over the (column, time) indexes below.
+    """
+
+    __table_args__ = (
+        Index("ix_inferenceevent_model_time", "model", "time"),
+        Index("ix_inferenceevent_deployment_time", "deployment", "time"),
+        Index("ix_inferenceevent_application_time", "application", "time"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(max_length=40, unique=True, index=True)  # public id, "evt_<hex>"
+    response_id: str | None = Field(default=None, max_length=128, index=True)  # the server's "chatcmpl-..." id
+    time: datetime = Field(default_factory=utcnow, index=True)
+    deployment: str | None = Field(default=None, max_length=128)
+    deployment_version: int | None = None
+    arm: str | None = Field(default=None, max_length=32)  # the A/B arm that served it, or "fallback"
+    model: str = Field(max_length=128)
+    adapter: str | None = Field(default=None, max_length=128)
+    template_version: str | None = Field(default=None, max_length=200)  # "ticket-reply@2"
+    application: str | None = Field(default=None, max_length=128)  # the API key's name
+    user_id: str | None = Field(default=None, max_length=256)  # the end user
+    input: Any = Field(default=None, sa_column=Column(JSON))  # chat messages, or {"prompt": ...}
+    output: str | None = Field(default=None, sa_column=Column(Text))
+    finish_reason: str | None = Field(default=None, max_length=32)
+    latency_s: float | None = None
+    ttft_s: float | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cost: float | None = None  # USD
+    status: str = Field(default="ok", max_length=16)  # ok, error, rate_limited
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    feedback_score: float | None = None  # end-user thumbs 1.0 / 0.0, or a score
+    feedback_comment: str | None = Field(default=None, sa_column=Column(Text))
+    feedback_at: datetime | None = None
+    meta: dict[str, Any] | None = Field(default=None, sa_column=Column("metadata", JSON))  # segment, region...
+    guard_flags: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
+    source: str = Field(default="sdk", max_length=16)  # server, sdk, http, file, demo
+
+
+class IngestedFile(SQLModel, table=True):
+    """The content hash of every event file ingested, so the same content is never ingested twice."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    sha256: str = Field(max_length=64, unique=True, index=True)
+    name: str = Field(max_length=1024)
+    events: int
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: str = Field(max_length=64)
