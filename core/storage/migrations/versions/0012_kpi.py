@@ -1,11 +1,14 @@
-"""KPIs: hourly rollups of events and targets per KPI.
+"""KPIs: targets per KPI, optionally per segment and deployment, over a rolling window.
+
+KPIs themselves are SQL aggregates over `inferenceevent` (exact counts, sums, rates and percentiles), so no
+rollup table is kept; see the README's KPIs section.
 
 Revision ID: 0012
 Revises: 0011
 """
-import sqlalchemy as sa  # noqa: F401
-import sqlmodel  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+import sqlmodel
+from alembic import op
 
 revision = "0012"
 down_revision = "0011"
@@ -14,8 +17,26 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_table(
+        "kpitarget",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("kpi", sqlmodel.AutoString(length=64), nullable=False),
+        sa.Column("comparison", sqlmodel.AutoString(length=16), nullable=False),
+        sa.Column("threshold", sa.Float(), nullable=False),
+        sa.Column("scope", sa.JSON(), nullable=False),
+        sa.Column("deployment", sqlmodel.AutoString(length=128), nullable=True),
+        sa.Column("window_hours", sa.Integer(), nullable=False),
+        sa.Column("severity", sqlmodel.AutoString(length=16), nullable=False),
+        sa.Column("note", sqlmodel.AutoString(length=1000), nullable=True),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_by", sqlmodel.AutoString(length=64), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_by", sqlmodel.AutoString(length=64), nullable=False),
+    )
+    op.create_index("ix_kpitarget_kpi", "kpitarget", ["kpi"])
 
 
 def downgrade() -> None:
-    pass
+    op.drop_index("ix_kpitarget_kpi", table_name="kpitarget")
+    op.drop_table("kpitarget")
