@@ -34,6 +34,7 @@ class Distribution:
     """A KPI of a per-event value (latency, cost, score), tested with Mann-Whitney U on the events' values."""
 
     column: str
+    fill: float | None = None  # the value of an event without one (cost: 0.0, so errors count as free calls)
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,7 @@ def cost(a):
 
 
 @kpi("cost_per_1k_requests", "Cost per 1,000 requests (USD)", unit="usd", better="lower",
-     help="Cost over requests, times 1,000.", test=Distribution("cost"))
+     help="Cost over requests, times 1,000.", test=Distribution("cost", fill=0.0))
 def cost_per_1k_requests(a):
     return _ratio(a["cost"], a["requests"], 1000.0)
 
