@@ -408,3 +408,127 @@ class IngestedFile(SQLModel, table=True):
     events: int
     created_at: datetime = Field(default_factory=utcnow)
     created_by: str = Field(max_length=64)
+
+
+# --- Evaluation (migration 0013): suites and cases, evaluation runs and results, release gates, model cards ---
+
+
+class EvalSuite(SQLModel, table=True):
+    """An immutable version of a suite: its cases, a prompt template version and the checks run on every case."""
+
+    __table_args__ = (Index("ix_evalsuite_name_version", "name", "version", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=128, index=True)
+    version: int
+    description: str | None = Field(default=None, max_length=2000)
+    prompt: str | None = Field(default=None, max_length=200)  # "ticket-reply@2"; None: the input variable is the message
+    dataset_version: str | None = Field(default=None, max_length=200)  # "support-tickets@1" the cases came from
+    settings: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # input variable, reference column ...
+    checks: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))  # [{"check", "params", "label"}]
+    cases: int = 0
+    source: str = Field(max_length=32)  # manual, dataset, promptfoo
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: str = Field(max_length=64)
+
+
+class EvalCase(SQLModel, table=True):
+    __table_args__ = (Index("ix_evalcase_suite_index", "suite_id", "position", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    suite_id: int = Field(foreign_key="evalsuite.id", index=True)
+    position: int
+    description: str | None = Field(default=None, max_length=1000)
+    variables: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    reference: str | None = Field(default=None, sa_column=Column(Text))
+    checks: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))  # this case's own checks
+
+
+class EvalRun(SQLModel, table=True):
+    """A suite version answered by one or more models, every case's output and check results kept."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    suite_id: int = Field(foreign_key="evalsuite.id", index=True)
+    suite: str = Field(max_length=200)  # "name@version"
+    models: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    baseline: str | None = Field(default=None, max_length=128)  # the model pairwise judging compares with
+    judge: str | None = Field(default=None, max_length=128)
+    status: str = Field(max_length=16, index=True)  # queued, running, succeeded, failed, cancelled
+    settings: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    done: int = 0
+    total: int = 0
+    summary: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    error: str | None = Field(default=None, max_length=2000)
+    job_id: int | None = None
+    cancel_requested: bool = False
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    created_by: str = Field(max_length=64)
+    finished_at: datetime | None = None
+
+
+class EvalResult(SQLModel, table=True):
+    """One case answered by one model, with every check's value, verdict and explanation (judge reasons too)."""
+
+    __table_args__ = (Index("ix_evalresult_run_model", "run_id", "model"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="evalrun.id", index=True)
+    position: int
+    model: str = Field(max_length=128)
+    output: str | None = Field(default=None, sa_column=Column(Text))
+    latency_s: float | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cost_usd: float | None = None
+    checks: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    error: str | None = Field(default=None, max_length=2000)
+
+
+class ReleaseGate(SQLModel, table=True):
+    """The gate a deployment's promotions must pass: a suite and rules comparing the candidate with the baseline."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    deployment: str = Field(max_length=128, unique=True, index=True)
+    suite: str = Field(max_length=200)
+    rules: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    judge: str | None = Field(default=None, max_length=128)
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: str = Field(max_length=64)
+
+
+class GateResult(SQLModel, table=True):
+    """One gate evaluation: candidate vs baseline, each rule's figures, the verdict, and an admin's override."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    deployment: str | None = Field(default=None, max_length=128, index=True)
+    deployment_version: int | None = None
+    candidate: str = Field(max_length=128)
+    baseline: str = Field(max_length=128)
+    suite: str = Field(max_length=200)
+    run_id: int | None = Field(default=None, foreign_key="evalrun.id")
+    passed: bool
+    rules: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    summary: str = Field(max_length=2000)
+    override_by: str | None = Field(default=None, max_length=64)
+    override_reason: str | None = Field(default=None, max_length=2000)
+    override_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    created_by: str = Field(max_length=64)
+
+
+class ModelCard(SQLModel, table=True):
+    """The editable parts of a model's card (intended use, limitations); a deployment version's card is frozen at
+    promotion with everything the workbench knew then (`content`)."""
+
+    __table_args__ = (Index("ix_modelcard_subject", "model", "deployment", "deployment_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    model: str = Field(max_length=128, index=True)
+    deployment: str | None = Field(default=None, max_length=128)
+    deployment_version: int | None = None
+    intended_use: str | None = Field(default=None, sa_column=Column(Text))
+    limitations: str | None = Field(default=None, sa_column=Column(Text))
+    content: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))  # the frozen card
+    frozen_at: datetime | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
+    updated_by: str = Field(max_length=64)
