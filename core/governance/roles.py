@@ -47,6 +47,8 @@ class Permission(str, Enum):
     ANNOTATE = "annotate"
     VIEW_DASHBOARDS = "view_dashboards"
     SEED_DEMO = "seed_demo"
+    MANAGE_EVALUATIONS = "manage_evaluations"
+    OVERRIDE_GATES = "override_gates"
     MANAGE_MONITORS = "manage_monitors"
     HANDLE_ALERTS = "handle_alerts"
     VIEW_EVENTS = "view_events"
@@ -61,6 +63,7 @@ _DATA_SCIENTIST = {
     Permission.RUN_INFERENCE,
     Permission.MANAGE_PROMPTS,
     Permission.LAUNCH_JOBS,
+    Permission.MANAGE_EVALUATIONS,
     Permission.VIEW_DASHBOARDS,
     Permission.MANAGE_MONITORS,
     Permission.HANDLE_ALERTS,
@@ -107,6 +110,8 @@ _ACTION_WORDS = {
     Permission.ANNOTATE: "rate model outputs",
     Permission.VIEW_DASHBOARDS: "see dashboards",
     Permission.SEED_DEMO: "seed demo data",
+    Permission.MANAGE_EVALUATIONS: "create evaluation suites, runs and release gates",
+    Permission.OVERRIDE_GATES: "override a failed release gate",
     Permission.MANAGE_MONITORS: "create, run or delete monitors",
     Permission.HANDLE_ALERTS: "acknowledge or resolve alerts",
     Permission.VIEW_EVENTS: "see inference events",
