@@ -56,9 +56,10 @@ class IngestResult:
     def message(self) -> str:
         if self.already_ingested:
             return f"{self.file} was ingested before (same content); nothing was added."
-        text = f"Added {self.events:,} events from {self.file}."
+        text = f"Added {self.events:,} event{'s' if self.events != 1 else ''} from {self.file}."
         if self.skipped:
-            text += f" Left out {len(self.skipped):,} bad rows (first: {self.skipped[0]})"
+            count = len(self.skipped)
+            text += f" Left out {count:,} bad row{'s' if count != 1 else ''} (first: {self.skipped[0]})."
         return text
 
     def to_dict(self) -> dict[str, Any]:
@@ -108,8 +109,9 @@ def ingest_file(store: Store, *, actor: Actor, path: str | Path, skip_bad_rows: 
         skipped = [f"{_where(path, kind, lines, row)}: column '{column}' {reason}" for row, (column, reason) in first]
         keep = np.ones(len(frame), dtype=bool)
         keep[list(bad)] = False
-        columns = {k: (v[keep] if isinstance(v, np.ndarray) else [x for x, k2 in zip(v, keep) if k2])
-                   for k, v in columns.items()}
+        columns = {k: _keep(v, keep) for k, v in columns.items()}
+        if not len(columns["model"]):
+            raise DataError(f"Every row of {name} is bad (first: {skipped[0]}); nothing was added.")
     n = len(columns["model"])
     metadata_columns = [c for c in frame.columns if c not in KNOWN]
     sqlite = store.settings.is_sqlite
@@ -129,6 +131,14 @@ def ingest_file(store: Store, *, actor: Actor, path: str | Path, skip_bad_rows: 
                      detail=f"{n} events from {name}")
         session.flush()
     return IngestResult(events=n, file=name, sha256=sha, skipped=skipped, metadata_columns=metadata_columns)
+
+
+def _keep(values, keep: np.ndarray):
+    if values is None:
+        return None
+    if isinstance(values, (np.ndarray, pd.Series)):
+        return values[keep]
+    return [value for value, kept in zip(values, keep.tolist()) if kept]
 
 
 # --- reading ---------------------------------------------------------------------------------------------------

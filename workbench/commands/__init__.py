@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import importlib
 
-GROUPS = ("prompts", "compare", "pipelines", "finetune")
+GROUPS = ("prompts", "compare", "pipelines", "finetune", "events")
 
 
 def register_all(commands, add) -> None:
