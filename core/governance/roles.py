@@ -53,9 +53,11 @@ class Permission(str, Enum):
     HANDLE_ALERTS = "handle_alerts"
     VIEW_EVENTS = "view_events"
     INGEST_EVENTS = "ingest_events"
+    MANAGE_KPI_TARGETS = "manage_kpi_targets"
 
 
 _DATA_SCIENTIST = {
+    Permission.MANAGE_KPI_TARGETS,
     Permission.VIEW_MODELS,
     Permission.MANAGE_MODELS,
     Permission.VIEW_DATA_ROWS,
@@ -76,7 +78,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.DATA_SCIENTIST: frozenset(_DATA_SCIENTIST),
     # Annotators rate blind: they see neither the model registry nor raw dataset rows.
     Role.ANNOTATOR: frozenset({Permission.ANNOTATE}),
-    Role.VIEWER: frozenset({Permission.VIEW_MODELS, Permission.VIEW_DASHBOARDS}),
+    Role.VIEWER: frozenset({Permission.VIEW_MODELS, Permission.VIEW_DASHBOARDS, Permission.MANAGE_KPI_TARGETS}),
 }
 
 
@@ -116,6 +118,7 @@ _ACTION_WORDS = {
     Permission.HANDLE_ALERTS: "acknowledge or resolve alerts",
     Permission.VIEW_EVENTS: "see inference events",
     Permission.INGEST_EVENTS: "log or ingest inference events",
+    Permission.MANAGE_KPI_TARGETS: "set or remove KPI targets",
 }
 
 

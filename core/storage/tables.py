@@ -532,3 +532,28 @@ class ModelCard(SQLModel, table=True):
     frozen_at: datetime | None = None
     updated_at: datetime = Field(default_factory=utcnow)
     updated_by: str = Field(max_length=64)
+
+
+# --- KPIs (migration 0012): targets managers set per KPI, optionally per segment and deployment ---
+
+
+class KpiTarget(SQLModel, table=True):
+    """A target for one KPI over a rolling window ("p95 latency at most 2 s over 24 h in segment claims").
+
+    A failing target raises a "kpi" alert; every change is audited (core/kpi/targets.py).
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    kpi: str = Field(max_length=64, index=True)  # a name in core.kpi.registry
+    comparison: str = Field(max_length=16)  # at_most, at_least
+    threshold: float
+    scope: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # metadata filter, e.g. {"segment": "claims"}
+    deployment: str | None = Field(default=None, max_length=128)
+    window_hours: int = 24  # the rolling window the value is computed over
+    severity: str = Field(default="warning", max_length=16)  # the alert's: warning, critical
+    note: str | None = Field(default=None, max_length=1000)
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: str = Field(max_length=64)
+    updated_at: datetime = Field(default_factory=utcnow)
+    updated_by: str = Field(max_length=64)
