@@ -93,13 +93,14 @@ def ingest_file(store: Store, *, actor: Actor, path: str | Path, skip_bad_rows: 
         if session.exec(select(IngestedFile.id).where(IngestedFile.sha256 == sha)).first() is not None:
             return IngestResult(events=0, file=name, sha256=sha, already_ingested=True)
 
-    frame, lines = _read(path, name, kind, skip_bad_rows)
+    unreadable: list[str] = []  # records that are not rows at all (skip_bad_rows)
+    frame, lines = _read(path, name, kind, skip_bad_rows, unreadable)
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
         raise DataError(f"{name} has no {', '.join(repr(c) for c in missing)} column "
                         f"(every event file needs time, model and input).")
     columns, bad = _check_columns(frame)
-    skipped = []
+    skipped = list(unreadable)
     if bad:
         first = sorted(bad.items())
         if not skip_bad_rows:
@@ -143,7 +144,7 @@ def _keep(values, keep: np.ndarray):
 
 # --- reading ---------------------------------------------------------------------------------------------------
 
-def _read(path: Path, name: str, kind: str, skip_bad_rows: bool) -> tuple[pd.DataFrame, Any]:
+def _read(path: Path, name: str, kind: str, skip_bad_rows: bool, unreadable: list[str]) -> tuple[pd.DataFrame, Any]:
     """The file as a frame, and what maps a row position to its line (None: row N; a list: CSV/JSONL lines)."""
     try:
         if kind == "parquet":
@@ -152,8 +153,8 @@ def _read(path: Path, name: str, kind: str, skip_bad_rows: bool) -> tuple[pd.Dat
             table = pq.read_table(path)
             return table.to_pandas(types_mapper=None), None
         if kind == "jsonl":
-            return _read_jsonl(path, name, skip_bad_rows)
-        return _read_csv(path, name, skip_bad_rows)
+            return _read_jsonl(path, name, skip_bad_rows, unreadable)
+        return _read_csv(path, name, skip_bad_rows, unreadable)
     except (DataError, InvalidInput):
         raise
     except UnicodeDecodeError:
@@ -162,7 +163,7 @@ def _read(path: Path, name: str, kind: str, skip_bad_rows: bool) -> tuple[pd.Dat
         raise DataError(f"{name} cannot be read as {kind.upper()}: {str(exc).splitlines()[0][:300]}") from None
 
 
-def _read_jsonl(path: Path, name: str, skip_bad_rows: bool) -> tuple[pd.DataFrame, list[int]]:
+def _read_jsonl(path: Path, name: str, skip_bad_rows: bool, unreadable: list[str]) -> tuple[pd.DataFrame, list[int]]:
     records, lines = [], []
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
@@ -174,6 +175,7 @@ def _read_jsonl(path: Path, name: str, skip_bad_rows: bool) -> tuple[pd.DataFram
                 value = None
             if not isinstance(value, dict):
                 if skip_bad_rows:
+                    unreadable.append(f"Line {number}: not a JSON object")
                     continue
                 raise DataError(f"Line {number} of {name} is not a JSON object.",
                                 hint="Fix the line, or ingest with --skip-bad-rows to leave bad rows out.")
@@ -184,7 +186,7 @@ def _read_jsonl(path: Path, name: str, skip_bad_rows: bool) -> tuple[pd.DataFram
     return pd.DataFrame.from_records(records), lines
 
 
-def _read_csv(path: Path, name: str, skip_bad_rows: bool) -> tuple[pd.DataFrame, str]:
+def _read_csv(path: Path, name: str, skip_bad_rows: bool, unreadable: list[str]) -> tuple[pd.DataFrame, str]:
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
@@ -196,7 +198,7 @@ def _read_csv(path: Path, name: str, skip_bad_rows: bool) -> tuple[pd.DataFrame,
 
     def on_invalid(row) -> str:
         broken.append(row)
-        return "skip" if skip_bad_rows else "error"
+        return "skip"
 
     table = pcsv.read_csv(
         path,
@@ -206,9 +208,12 @@ def _read_csv(path: Path, name: str, skip_bad_rows: bool) -> tuple[pd.DataFrame,
                                             null_values=[""], quoted_strings_can_be_null=False),
     )
     if broken and not skip_bad_rows:
-        row = broken[0]
-        raise DataError(f"Line {row.number} of {name} has {row.actual_columns} fields instead of "
-                        f"{row.expected_columns}.", hint="Fix the line, or ingest with --skip-bad-rows.")
+        line, fields = next((ln, n) for ln, n in _csv_records(path) if n != len(header))
+        raise DataError(f"Line {line} of {name} has {fields} fields instead of {len(header)}.",
+                        hint="Fix the line, or ingest with --skip-bad-rows to leave bad rows out.")
+    if broken:
+        unreadable.extend(f"Line {line}: {fields} fields instead of {len(header)}"
+                          for line, fields in _csv_records(path) if fields != len(header))
     if table.num_rows == 0:
         raise DataError(f"{name} holds no events.")
     return table.to_pandas(), "csv"
@@ -222,16 +227,27 @@ def _where(path: Path, kind: str, lines, row: int) -> str:
     return f"Row {row + 1}"
 
 
-def _csv_line(path: Path, row: int) -> int:
-    """The physical line a CSV record starts on (quoted values may span lines), found only for an error."""
+def _csv_records(path: Path):
+    """(line a record starts on, its number of fields) for each record after the header; only run for errors."""
     with open(path, encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle)
-        next(reader, None)
+        header = next(reader, None)
         start = reader.line_num + 1
-        for index, _ in enumerate(reader):
-            if index == row:
-                return start
+        for record in reader:
+            if record:
+                yield start, len(record)
             start = reader.line_num + 1
+        del header
+
+
+def _csv_line(path: Path, row: int) -> int:
+    """The line the row-th well-formed record starts on (quoted values may span lines; bad records skipped)."""
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        expected = len(next(csv.reader(handle), []))
+    good = (line for line, fields in _csv_records(path) if fields == expected)
+    for index, line in enumerate(good):
+        if index == row:
+            return line
     return row + 2
 
 
