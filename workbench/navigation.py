@@ -34,6 +34,7 @@ PAGES = (
     PageSpec("compare.py", "Compare", "compare", "Build", ":material/compare:", Permission.RUN_INFERENCE),
     PageSpec("pipelines.py", "Pipelines", "pipelines", "Build", ":material/schema:", Permission.RUN_INFERENCE),
     PageSpec("finetune.py", "Fine-tune", "finetune", "Build", ":material/tune:", Permission.VIEW_DASHBOARDS),
+    PageSpec("events.py", "Events", "events", "Operate", ":material/receipt_long:", Permission.VIEW_EVENTS),
     PageSpec("admin.py", "Admin", "admin", "Govern", ":material/admin_panel_settings:", Permission.MANAGE_USERS),
     PageSpec("account.py", "Account", "account", "Workbench", ":material/person:", None),
 )
