@@ -43,9 +43,22 @@ MAX_ROWS = 500  # inputs (typed or dataset rows)
 DEFAULT_DATASET_ROWS = 20
 EXPORT_FORMATS = ("csv", "jsonl")
 EXPORT_FORMAT_VERSION = 1  # bump when the JSONL shape changes, so an annotation queue can tell
-STATUSES = ("running", "succeeded", "failed")
+STATUSES = ("running", "succeeded", "failed", "cancelled")
 
-Progress = Callable[[int, int], None]  # (cells done, cells in all)
+Progress = Callable[..., None]  # (cells done, cells in all) or (cells done, cells in all, what it does now)
+
+
+def _with_note(progress: Progress | None) -> Callable[[int, int, str], None] | None:
+    """A progress callable that takes a note, whether or not `progress` does."""
+    if progress is None:
+        return None
+    import inspect
+
+    try:
+        inspect.signature(progress).bind(0, 0, "")
+        return progress
+    except TypeError:
+        return lambda done, total, _note: progress(done, total)
 
 
 # --- results --------------------------------------------------------------------------------------------
@@ -117,6 +130,7 @@ class RunInfo:
     finished_at: datetime | None
     cell_count: int = 0
     cells: tuple[CellInfo, ...] = field(default=(), repr=False)
+    job_id: int | None = None  # the job that ran it
 
     @property
     def metrics(self) -> list[str]:
@@ -148,7 +162,7 @@ class RunInfo:
                "reference_column": self.reference_column, "rows": self.rows, "error": self.error,
                "created_at": self.created_at.isoformat(timespec="seconds"), "created_by": self.created_by,
                "finished_at": self.finished_at.isoformat(timespec="seconds") if self.finished_at else None,
-               "cells": self.cell_count}
+               "cells": self.cell_count, "job_id": self.job_id}
         if with_cells:
             out["cells"] = [c.to_dict() for c in self.cells]
         return out
@@ -172,7 +186,7 @@ def _run_info(row: ComparisonRun, cells: list[ComparisonCell] | None = None, cou
                    settings=dict(row.settings or {}), dataset_version=row.dataset_version,
                    reference_column=row.reference_column, rows=row.rows, error=row.error, created_at=row.created_at,
                    created_by=row.created_by, finished_at=row.finished_at,
-                   cell_count=len(infos) if cells is not None else (count or 0), cells=infos)
+                   cell_count=len(infos) if cells is not None else (count or 0), cells=infos, job_id=row.job_id)
 
 
 # --- checking a request ---------------------------------------------------------------------------------
@@ -274,8 +288,101 @@ def _typed_rows(inputs: Any, prompts: list[Any], reference_column: str | None):
     return rows, (references if reference_column is not None else None)
 
 
+@dataclass(frozen=True)
+class RowSelection:
+    """Which rows of a dataset version a comparison reads: the first `rows`, a seeded random sample of `rows`
+    (`sample_seed`), the first `rows` whose `filter_column` contains `filter_text` (case-insensitive), or the
+    rows numbered `row_numbers` (from 1, in that order)."""
+
+    rows: int | None = None
+    sample_seed: int | None = None
+    filter_column: str | None = None
+    filter_text: str | None = None
+    row_numbers: tuple[int, ...] | None = None
+
+    @property
+    def mode(self) -> str:
+        if self.row_numbers:
+            return "numbers"
+        if self.filter_column:
+            return "filter"
+        return "sample" if self.sample_seed is not None else "first"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows, "sample_seed": self.sample_seed, "filter_column": self.filter_column,
+                "filter_text": self.filter_text, "row_numbers": list(self.row_numbers) if self.row_numbers else None}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None) -> "RowSelection":
+        values = dict(values or {})
+        numbers = values.get("row_numbers")
+        return cls(rows=values.get("rows"), sample_seed=values.get("sample_seed"),
+                   filter_column=values.get("filter_column"), filter_text=values.get("filter_text"),
+                   row_numbers=tuple(numbers) if numbers else None)
+
+    def describe(self) -> str:
+        if self.mode == "numbers":
+            return f"rows {', '.join(str(n) for n in self.row_numbers)}"
+        if self.mode == "filter":
+            return f"first {self.rows or DEFAULT_DATASET_ROWS} rows whose {self.filter_column} contains " \
+                   f"'{self.filter_text or ''}'"
+        if self.mode == "sample":
+            return f"{self.rows or DEFAULT_DATASET_ROWS} random rows (seed {self.sample_seed})"
+        return f"first {self.rows or DEFAULT_DATASET_ROWS} rows"
+
+
+def parse_row_numbers(text: str) -> tuple[int, ...]:
+    """"1, 4, 10-12" -> (1, 4, 10, 11, 12): row numbers from 1, as people type them."""
+    numbers: list[int] = []
+    for part in (text or "").replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        low, dash, high = part.partition("-")
+        try:
+            span = range(int(low), int(high) + 1) if dash else [int(low)]
+        except ValueError:
+            raise InvalidInput(f"'{part}' is not a row number or a range like 10-12.") from None
+        if dash and not len(span):
+            raise InvalidInput(f"The range '{part}' is empty; write the lower number first.")
+        numbers.extend(n for n in span if n not in numbers)
+    if not numbers:
+        raise InvalidInput("Type at least one row number, e.g. 1, 4, 10-12.")
+    return tuple(numbers)
+
+
+def _positions(frame: pd.DataFrame, selection: RowSelection, count: int, ref: str) -> list[int]:
+    """The row positions (from 0) a selection picks out of a version's frame."""
+    total = len(frame)
+    if selection.mode == "numbers":
+        numbers = list(selection.row_numbers)
+        if len(numbers) > MAX_ROWS:
+            raise InvalidInput(f"{len(numbers)} row numbers are chosen; a comparison runs on at most {MAX_ROWS}.")
+        outside = [n for n in numbers if not isinstance(n, int) or not 1 <= n <= total]
+        if outside:
+            raise InvalidInput(f"{ref} has rows 1 to {total}; there is no row {outside[0]}.")
+        return [n - 1 for n in numbers]
+    if selection.mode == "filter":
+        if selection.filter_column not in frame.columns:
+            raise InvalidInput(f"'{selection.filter_column}' is not a column of {ref}.")
+        text = (selection.filter_text or "").strip().lower()
+        values = frame[selection.filter_column].astype("string").fillna("").str.lower()
+        matching = [int(i) for i in values.index[values.str.contains(text, regex=False)]] if text else \
+            list(range(total))
+        if not matching:
+            raise InvalidInput(f"No row of {ref} has '{selection.filter_text}' in {selection.filter_column}.")
+        return matching[:count]
+    if selection.mode == "sample":
+        import numpy as np
+
+        chosen = np.random.default_rng(int(selection.sample_seed)).choice(total, size=min(count, total),
+                                                                           replace=False)
+        return sorted(int(i) for i in chosen)
+    return list(range(min(count, total)))
+
+
 def _dataset_rows(store: Store, actor: Actor, ref: str, rows: int | None, variable_map: dict[str, str],
-                  prompts: list[Any], reference_column: str | None):
+                  prompts: list[Any], reference_column: str | None, selection: RowSelection | None = None):
     from core.data import versions
 
     if not isinstance(ref, str) or not ref.strip():
@@ -307,18 +414,21 @@ def _dataset_rows(store: Store, actor: Actor, ref: str, rows: int | None, variab
     if reference_column is not None and reference_column not in columns:
         raise InvalidInput(f"The reference column '{reference_column}' is not a column of {version.ref} "
                            f"(columns: {', '.join(columns)}).")
-    frame = versions.load_frame(store, actor=actor, version=version).head(count)
+    selection = selection or RowSelection(rows=count)
+    whole = versions.load_frame(store, actor=actor, version=version)
+    positions = _positions(whole, selection, count, version.ref)
+    frame = whole.iloc[positions]
     rows_out = [{name: _plain(record[column]) for name, column in mapping.items()}
                 for record in frame.to_dict(orient="records")]
     references = None
     if reference_column is not None:
         references = [_plain(v, missing=None) for v in frame[reference_column].tolist()]
         references = [None if v is None else str(v) for v in references]
-    return version.ref, rows_out, references, mapping, list(range(count))
+    return version.ref, rows_out, references, mapping, positions
 
 
 def _plan(store: Store, actor: Actor, *, prompts, models, inputs, dataset_version, rows, variable_map,
-          reference_column, metrics) -> _Plan:
+          reference_column, metrics, selection: RowSelection | None = None) -> _Plan:
     from core.inference import engines
     from core.prompts import templates
 
@@ -347,11 +457,13 @@ def _plan(store: Store, actor: Actor, *, prompts, models, inputs, dataset_versio
             raise InvalidInput("The number of rows applies to a dataset version; typed inputs run as given.")
         if variable_map:
             raise InvalidInput("A variable mapping applies to a dataset version; typed inputs name the variables.")
+        if selection is not None and selection.mode != "first":
+            raise InvalidInput("Sampling, filtering and row numbers apply to a dataset version.")
         row_values, references = _typed_rows(inputs, resolved, reference_column)
         source_ref, mapping, source_rows = None, {}, None
     else:
         source_ref, row_values, references, mapping, source_rows = _dataset_rows(
-            store, actor, dataset_version, rows, variable_map, resolved, reference_column)
+            store, actor, dataset_version, rows, variable_map, resolved, reference_column, selection)
     chosen = _resolve_metrics(metrics, reference_column is not None)
     return _Plan(prompts=resolved, models=model_infos, rows=row_values, references=references, metrics=chosen,
                  variable_map=mapping, dataset_version=source_ref, reference_column=reference_column,
@@ -368,26 +480,23 @@ def _default_name(plan: _Plan) -> str:
 
 # --- running --------------------------------------------------------------------------------------------
 
-def run_comparison(store: Store, *, actor: Actor, prompts: list[str], models: list[str],
-                   inputs: list[dict[str, Any]] | None = None, dataset_version: str | None = None,
-                   rows: int | None = None, variable_map: dict[str, str] | None = None,
-                   reference_column: str | None = None, settings: GenerationSettings = GenerationSettings(),
-                   metrics: list[str] | None = None, name: str | None = None,
-                   progress: Progress | None = None) -> RunInfo:
-    """Runs every prompt version with every model on every input and stores the grid; returns the run with cells.
+@dataclass
+class _Prepared:
+    plan: _Plan
+    conversations: list[tuple[int, Any, list[dict]]]
+    title: str
+    run_settings: dict[str, Any]
 
-    `inputs`: typed rows, each a dict of variable -> value (plus the reference under `reference_column`, if
-    one is named). `dataset_version`: NAME@N, its first `rows` rows (20 by default), each template variable
-    read from the column `variable_map` names (by default the column of the same name). `metrics` default to
-    the reference metrics (when there is a reference) plus length and readability.
-    """
-    from core.inference import engines
 
+def _prepare(store: Store, actor: Actor, *, prompts, models, inputs, dataset_version, rows, variable_map,
+             reference_column, settings, metrics, name, selection) -> _Prepared:
+    """Checks a request and renders every conversation: a template that fails on some row stops the run before
+    anything is stored."""
     if not isinstance(settings, GenerationSettings):
         raise InvalidInput("The generation settings are missing.")
     plan = _plan(store, actor, prompts=prompts, models=models, inputs=inputs, dataset_version=dataset_version,
-                 rows=rows, variable_map=variable_map, reference_column=reference_column, metrics=metrics)
-    # Render every conversation first: a template that fails on some row stops the run before anything is stored.
+                 rows=rows, variable_map=variable_map, reference_column=reference_column, metrics=metrics,
+                 selection=selection)
     conversations: list[tuple[int, Any, list[dict]]] = []
     for prompt in plan.prompts:
         for index, values in enumerate(plan.rows):
@@ -404,11 +513,56 @@ def run_comparison(store: Store, *, actor: Actor, prompts: list[str], models: li
         "input_mode": "dataset" if plan.dataset_version else "typed", "source_rows": plan.source_rows,
         "requested_prompts": list(prompts), "format_version": EXPORT_FORMAT_VERSION,
     }
+    if selection is not None and plan.dataset_version:
+        run_settings["row_selection"] = selection.to_dict()
+    return _Prepared(plan=plan, conversations=conversations, title=title, run_settings=run_settings)
+
+
+def check_comparison(store: Store, *, actor: Actor, prompts: list[str], models: list[str],
+                     inputs: list[dict[str, Any]] | None = None, dataset_version: str | None = None,
+                     rows: int | None = None, variable_map: dict[str, str] | None = None,
+                     reference_column: str | None = None, settings: GenerationSettings = GenerationSettings(),
+                     metrics: list[str] | None = None, name: str | None = None,
+                     selection: RowSelection | None = None) -> tuple[str, int]:
+    """Checks a comparison request as `run_comparison` would, without generating or storing anything; returns
+    the run's name and how many cells it will make."""
+    prepared = _prepare(store, actor, prompts=prompts, models=models, inputs=inputs, dataset_version=dataset_version,
+                        rows=rows, variable_map=variable_map, reference_column=reference_column, settings=settings,
+                        metrics=metrics, name=name, selection=selection)
+    return prepared.title, len(prepared.conversations) * len(prepared.plan.models)
+
+
+def run_comparison(store: Store, *, actor: Actor, prompts: list[str], models: list[str],
+                   inputs: list[dict[str, Any]] | None = None, dataset_version: str | None = None,
+                   rows: int | None = None, variable_map: dict[str, str] | None = None,
+                   reference_column: str | None = None, settings: GenerationSettings = GenerationSettings(),
+                   metrics: list[str] | None = None, name: str | None = None,
+                   selection: RowSelection | None = None, progress: Progress | None = None,
+                   job_id: int | None = None) -> RunInfo:
+    """Runs every prompt version with every model on every input and stores the grid; returns the run with cells.
+
+    `inputs`: typed rows, each a dict of variable -> value (plus the reference under `reference_column`, if
+    one is named). `dataset_version`: NAME@N, its first `rows` rows (20 by default; `selection` samples,
+    filters or picks rows by number instead), each template variable read from the column `variable_map` names
+    (by default the column of the same name). `metrics` default to the reference metrics (when there is a
+    reference) plus length and readability. `progress(done, total, note)` hears of every finished cell; a
+    JobCancelled raised from it (the job was cancelled) ends the run as cancelled, keeping the cells made.
+    Pages and the CLI submit this as a job (core/compare/jobs.py); `job_id` names it.
+    """
+    from core.inference import engines
+
+    progress = _with_note(progress)
+    prepared = _prepare(store, actor, prompts=prompts, models=models, inputs=inputs, dataset_version=dataset_version,
+                        rows=rows, variable_map=variable_map, reference_column=reference_column, settings=settings,
+                        metrics=metrics, name=name, selection=selection)
+    plan, conversations, title, run_settings = (prepared.plan, prepared.conversations, prepared.title,
+                                                prepared.run_settings)
     with store.write() as session:
         run = ComparisonRun(name=title, status="running", prompts=[p.ref for p in plan.prompts],
                             models=[m.name for m in plan.models], settings=run_settings,
                             dataset_version=plan.dataset_version, reference_column=plan.reference_column,
-                            rows=len(plan.rows), created_by=actor.name, **run_owners.this_process())
+                            rows=len(plan.rows), created_by=actor.name, job_id=job_id,
+                            **run_owners.this_process())
         session.add(run)
         session.flush()
         run_id = run.id
@@ -417,12 +571,18 @@ def run_comparison(store: Store, *, actor: Actor, prompts: list[str], models: li
                                               "dataset_version": plan.dataset_version, "rows": len(plan.rows),
                                               "settings": run_settings})
     total = len(conversations) * len(plan.models)
+    from core.jobs.run import JobCancelled
+
     try:
         for number, model in enumerate(plan.models):
             offset = number * len(conversations)
-            report = (lambda done, _all, offset=offset: progress(offset + done, total)) if progress else None
+            what = f"model {number + 1} of {len(plan.models)}: {model.name}"
+            report = (lambda done, _all, offset=offset, what=what: progress(offset + done, total, what)) \
+                if progress else None
             started = time.perf_counter()
             if model.kind != "openai":  # load first (once per process), so that the timing below is generation only
+                if progress:
+                    progress(offset, total, f"loading {model.name}")
                 engines.chat_model_for(store, actor=actor, name=model.name)
             loaded = time.perf_counter()
             generations = engines.complete_chats(store, actor=actor, model=model.name,
@@ -430,6 +590,11 @@ def run_comparison(store: Store, *, actor: Actor, prompts: list[str], models: li
                                                  settings=settings, progress=report)
             ended = time.perf_counter()
             _store_cells(store, run_id, plan, model, conversations, generations, ended - loaded, ended - started)
+            if progress:
+                progress(offset + len(conversations), total, f"{what} done")
+    except JobCancelled:
+        _finish(store, actor, run_id, "cancelled", "Cancelled before every cell was made; the cells made are kept.")
+        raise
     except BaseException as exc:
         message = exc.message if isinstance(exc, WorkbenchError) else \
             f"Unexpected failure ({type(exc).__name__}); see the workbench log."
@@ -522,6 +687,17 @@ def get_run(store: Store, *, actor: Actor, run_id: int | str) -> RunInfo:
         if run is None:
             raise NotFound(f"There is no comparison run {number}.", hint="`workbench compare list` shows them.")
         cells = session.exec(select(ComparisonCell).where(ComparisonCell.run_id == number)).all()
+        return _run_info(run, cells=list(cells))
+
+
+def run_of_job(store: Store, *, actor: Actor, job_id: int) -> RunInfo | None:
+    """The run a comparison job made (with the cells stored so far), or None before it has started."""
+    require(actor, Permission.RUN_INFERENCE)
+    with store.read() as session:
+        run = session.exec(select(ComparisonRun).where(ComparisonRun.job_id == int(job_id))).first()
+        if run is None:
+            return None
+        cells = session.exec(select(ComparisonCell).where(ComparisonCell.run_id == run.id)).all()
         return _run_info(run, cells=list(cells))
 
 

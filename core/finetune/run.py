@@ -9,41 +9,22 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
-import time
-import traceback
 from pathlib import Path
 
-from core.errors import WorkbenchError
 from core.jobs import queue
 
 log = logging.getLogger("workbench.finetune")
 
 
-def _wait_until_claimed(store, job_id: int, timeout_s: float = 60.0) -> queue.JobInfo | None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with store.read() as session:
-            from core.storage.tables import Job
-
-            row = session.get(Job, job_id)
-            if row is None or row.status in queue.FINISHED:
-                return None
-            if row.status == queue.QUEUED and row.launcher == "ray":
-                # Ray started this process: no local worker claims it, so it claims itself.
-                claimed = queue.claim(store, job_id, pid=os.getpid(), devices=None)
-                if claimed is not None:
-                    return claimed
-                continue
-            if row.status == queue.RUNNING:
-                return queue.JobInfo.of(row)
-        time.sleep(0.2)
-    return None
-
-
 def adapter_name(job: queue.JobInfo, config) -> str:
     return config.adapter_name.strip() or f"{config.base_model}-ft-{job.id}"
+
+
+def run_job(store, job: queue.JobInfo, progress=None) -> dict | None:
+    """The fine-tune kind's function (core/jobs/kinds.py); reports steps and metrics through its own heartbeat."""
+    done = execute(store, job)
+    return {"model": done.model} if done is not None else None
 
 
 def execute(store, job: queue.JobInfo) -> queue.JobInfo | None:
@@ -94,39 +75,14 @@ def execute(store, job: queue.JobInfo) -> queue.JobInfo | None:
         "format": data.format, "train_examples": len(data.train), "eval_examples": len(data.eval),
     })
     return queue.finish(store, job.id, queue.SUCCEEDED, adapter_path=str(result.adapter_dir), model=name,
-                        metrics={**job.metrics, **result.metrics})
+                        metrics={**job.metrics, **result.metrics}, result={"model": name})
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
+    """`python -m core.finetune.run --job ID`: the job entry of core.jobs.run, with SIGTERM ending it at once."""
+    from core.jobs import run
 
-    from core.home import open_store
-
-    parser = argparse.ArgumentParser(prog="python -m core.finetune.run")
-    parser.add_argument("--job", type=int, required=True)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    signal.signal(signal.SIGTERM, lambda *_: os._exit(143))
-    store = open_store()
-    job = _wait_until_claimed(store, args.job)
-    if job is None:
-        log.warning("job %s is not running; nothing to do", args.job)
-        return 0
-    log.info("job %s: attempt %s, pid %s, devices %s", job.id, job.attempt, os.getpid(), job.devices)
-    try:
-        execute(store, job)
-    except WorkbenchError as exc:
-        log.error("job %s failed: %s", job.id, exc)
-        queue.finish(store, job.id, queue.FAILED, error=str(exc)[:2000])
-        return 1
-    except Exception as exc:  # the log keeps the traceback; the job row keeps one sentence
-        traceback.print_exc()
-        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-        queue.finish(store, job.id, queue.FAILED,
-                     error=f"Training stopped with an unexpected error ({type(exc).__name__}: {first}); "
-                           "see the job's log.")
-        return 1
-    return 0
+    return run.main(argv, hard_stop=True)
 
 
 if __name__ == "__main__":

@@ -60,6 +60,8 @@ class JobInfo:
     sweep_id: str | None
     metrics: dict[str, Any]
     error: str | None
+    note: str | None
+    result: dict[str, Any] | None
     adapter_path: str | None
     model: str | None
     created_at: datetime
@@ -75,6 +77,7 @@ class JobInfo:
                    external_id=row.external_id, pid=row.pid,
                    host=row.host, step=row.step, max_steps=row.max_steps, attempt=row.attempt, resume=row.resume,
                    sweep_id=row.sweep_id, metrics=dict(row.metrics or {}), error=row.error,
+                   note=row.note, result=dict(row.result) if row.result else None,
                    adapter_path=row.adapter_path, model=row.model, created_at=row.created_at,
                    created_by=row.created_by, started_at=row.started_at, heartbeat_at=row.heartbeat_at,
                    finished_at=row.finished_at)
@@ -100,6 +103,7 @@ class JobInfo:
             "gpus": self.gpus, "devices": self.devices, "run_dir": self.run_dir, "metrics": self.metrics,
             "launcher": self.launcher, "external_id": self.external_id,
             "error": self.error, "sweep_id": self.sweep_id, "config": self.config,
+            "note": self.note, "result": self.result, "progress": round(self.progress, 4),
         }
         if self.status == RUNNING:
             out["pid"] = self.pid
@@ -145,10 +149,6 @@ def transition(session: Session, row: Job, status: str, *, actor: Actor | None =
     return row
 
 
-def _jsonable(value: Any) -> Any:
-    return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
-
-
 def _launcher(session: Session, row: Job) -> Actor:
     """Whoever launched the job, with their current role (accounts are disabled, never deleted)."""
     from core.governance.roles import LOCAL_OPERATOR, SYSTEM
@@ -163,10 +163,16 @@ def _launcher(session: Session, row: Job) -> Actor:
     return Actor(name=user.name, role=Role(user.role), user_id=user.id)
 
 
+def _jsonable(value: Any) -> Any:
+    return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+
+
 def submit(store: Store, *, actor: Actor, kind: str, name: str, config: dict[str, Any], gpus: int = 0,
            launcher: str = "local", sweep_id: str | None = None) -> JobInfo:
-    """Writes the row and the run folder with config.json; the worker starts it when a slot is free."""
-    require(actor, Permission.LAUNCH_JOBS)
+    """Writes the row and the run folder with config.json; the launcher starts it (core/jobs/actions.submit)."""
+    from core.jobs.kinds import get_kind
+
+    require(actor, get_kind(kind).permission)
     runs = store.settings.runs_dir
     runs.mkdir(parents=True, exist_ok=True)
     with store.write() as session:
@@ -191,7 +197,7 @@ def get_job(store: Store, *, actor: Actor, job_id: int) -> JobInfo:
 
 
 def list_jobs(store: Store, *, actor: Actor, status: str | None = None, created_by: str | None = None,
-              sweep_id: str | None = None, limit: int = 500) -> list[JobInfo]:
+              sweep_id: str | None = None, kind: str | None = None, limit: int = 500) -> list[JobInfo]:
     """Newest first; every user sees everyone's jobs and who launched them (the queue is shared)."""
     _require_view(actor)
     query = select(Job).order_by(col(Job.id).desc()).limit(limit)
@@ -203,41 +209,49 @@ def list_jobs(store: Store, *, actor: Actor, status: str | None = None, created_
         query = query.where(Job.created_by == created_by)
     if sweep_id:
         query = query.where(Job.sweep_id == sweep_id)
+    if kind:
+        from core.jobs.kinds import get_kind
+
+        query = query.where(Job.kind == get_kind(kind).name)
     with store.read() as session:
         return [JobInfo.of(r) for r in session.exec(query).all()]
 
 
 def _require_view(actor: Actor) -> None:
-    if not (actor.can(Permission.LAUNCH_JOBS) or actor.can(Permission.VIEW_DASHBOARDS)):
-        raise PermissionDenied(f"{actor.name} ({actor.role.label}) is not authorised to see fine-tuning jobs.")
+    if not (actor.can(Permission.LAUNCH_JOBS) or actor.can(Permission.RUN_INFERENCE)
+            or actor.can(Permission.VIEW_DASHBOARDS)):
+        raise PermissionDenied(f"{actor.name} ({actor.role.label}) is not authorised to see jobs.")
 
 
 def cancel(store: Store, *, actor: Actor, job_id: int, stop=None) -> JobInfo:
-    """A queued job is cancelled at once; a running one has its process group stopped (`stop(job)`, given by
-    the launcher) and is marked cancelled."""
-    require(actor, Permission.LAUNCH_JOBS)
+    """A queued job is cancelled at once; a running one is marked cancelled and its process group stopped
+    (`stop(job)`; core/jobs/actions.cancel passes the job's launcher)."""
+    from core.jobs.kinds import get_kind
+
     with store.write() as session:
         row = _row(session, job_id)
+        require(actor, get_kind(row.kind).permission)
         if row.status not in ACTIVE:
             raise Conflict(f"Job {job_id} already {row.status}; only queued or running jobs can be cancelled.")
         row.cancel_requested = True
         was_running = row.status == RUNNING
         snapshot = JobInfo.of(row)
         transition(session, row, CANCELLED, actor=actor, pid=None)
-    if snapshot.launcher == "ray":
-        from core.jobs import ray_launcher
-
-        ray_launcher.stop(store, snapshot)  # pending or running there, Ray stops it
-    elif was_running and stop is not None:
-        stop(snapshot)
+    if stop is not None and (was_running or snapshot.launcher != "local"):
+        stop(snapshot)  # a Ray job is stopped there whether pending or running
     return get_job(store, actor=actor, job_id=job_id)
 
 
 def resume(store: Store, *, actor: Actor, job_id: int) -> JobInfo:
     """Queues a stopped job again; its process continues from the last complete checkpoint."""
-    require(actor, Permission.LAUNCH_JOBS)
+    from core.jobs.kinds import get_kind
+
     with store.write() as session:
         row = _row(session, job_id)
+        kind = get_kind(row.kind)
+        require(actor, kind.permission)
+        if not kind.resumable:
+            raise Conflict(f"Job {job_id} is a {kind.label.lower()}, which cannot be resumed; submit it again.")
         if row.status not in (INTERRUPTED, FAILED, CANCELLED):
             raise Conflict(f"Job {job_id} is {row.status}; only interrupted, failed or cancelled jobs can be resumed.")
         transition(session, row, QUEUED, actor=actor, resume=True, error=None)
@@ -258,7 +272,7 @@ def claim(store: Store, job_id: int, *, pid: int, devices: list[int] | None) -> 
 
 
 def heartbeat(store: Store, job_id: int, *, step: int | None = None, max_steps: int | None = None,
-              metrics: dict[str, Any] | None = None) -> bool:
+              metrics: dict[str, Any] | None = None, note: str | None = None) -> bool:
     """Records progress; returns False when the job is no longer running (cancelled), so the process stops."""
     with store.write() as session:
         row = _row(session, job_id)
@@ -271,6 +285,8 @@ def heartbeat(store: Store, job_id: int, *, step: int | None = None, max_steps: 
             row.max_steps = max_steps
         if metrics:
             row.metrics = {**(row.metrics or {}), **metrics}
+        if note is not None:
+            row.note = note[:200]
         session.add(row)
         return True
 
@@ -325,10 +341,18 @@ def reconcile(store: Store) -> list[int]:
         for row in session.exec(select(Job).where(col(Job.id).in_(suspects), Job.status == RUNNING)).all():
             if dead(row):  # again, under the write lock: it may have finished meanwhile
                 transition(session, row, INTERRUPTED, pid=None,
-                           error="The training process stopped without finishing (killed, or the machine restarted); "
-                                 "resume continues from the last complete checkpoint.")
+                           error=_lost_message(row.kind))
                 lost.append(row.id)
     return lost
+
+
+def _lost_message(kind: str) -> str:
+    from core.jobs.kinds import KINDS
+
+    if kind in KINDS and KINDS[kind].resumable:
+        return ("The training process stopped without finishing (killed, or the machine restarted); resume "
+                "continues from the last complete checkpoint.")
+    return "The job's process stopped without finishing (killed, or the machine restarted); submit it again."
 
 
 def actor_named(store: Store, name: str) -> Actor:

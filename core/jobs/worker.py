@@ -1,8 +1,13 @@
 """The worker: takes queued jobs in order and gives each a process and its GPUs when they are free.
 
 One worker per workbench home (a file lock says which); `workbench worker` runs one in a terminal, the app
-starts one, and `finetune run` starts one when none is running. A job process reports its own progress and
-end to the database, so the worker holds no state a restart could lose.
+starts one, and submitting a local job starts one when none is running. A job process reports its own progress
+and end to the database, so the worker holds no state a restart could lose.
+
+Slots: kinds marked `exclusive` (a fine-tune) get the GPUs they ask for, or, on a machine without GPUs, run one
+at a time, first come first served. Other kinds (a comparison, a pipeline run: minutes of inference) run beside
+them, up to LIGHT_SLOTS at once, in their own queue order, so a short comparison never waits behind an hour of
+training; it shares the cores with it instead (both slow down a little, nobody waits for ever).
 """
 from __future__ import annotations
 
@@ -14,7 +19,6 @@ import sys
 import time
 from contextlib import contextmanager
 from dataclasses import replace
-from pathlib import Path
 
 from sqlmodel import col, select
 
@@ -25,6 +29,7 @@ from core.storage.tables import Job
 
 log = logging.getLogger("workbench.worker")
 LOCK_NAME = "worker.lock"
+LIGHT_SLOTS = 2  # jobs of non-exclusive kinds running at once
 
 
 def gpu_count() -> int:
@@ -64,16 +69,24 @@ def worker_running(settings: Settings) -> bool:
         return not mine
 
 
-def _busy_devices(store: Store) -> tuple[set[int], int]:
-    """GPU indices held by running jobs, and how many CPU jobs run."""
-    busy, cpu_jobs = set(), 0
+def _exclusive(kind: str) -> bool:
+    from core.jobs.kinds import KINDS
+
+    return KINDS[kind].exclusive if kind in KINDS else True  # an unknown kind is taken for heavy
+
+
+def _busy(store: Store) -> tuple[set[int], int, int]:
+    """GPU indices held by running jobs, how many exclusive jobs run on the CPU, how many light jobs run."""
+    busy, cpu_jobs, light = set(), 0, 0
     with store.read() as session:
         for row in session.exec(select(Job).where(Job.status == queue.RUNNING, Job.launcher == "local")).all():
-            if row.devices:
+            if not _exclusive(row.kind):
+                light += 1
+            elif row.devices:
                 busy.update(row.devices)
             else:
                 cpu_jobs += 1
-    return busy, cpu_jobs
+    return busy, cpu_jobs, light
 
 
 def tick(store: Store, *, gpus: int) -> list[int]:
@@ -86,19 +99,27 @@ def tick(store: Store, *, gpus: int) -> list[int]:
     with store.read() as session:
         waiting = session.exec(select(Job).where(Job.status == queue.QUEUED, Job.launcher == "local")
                                .order_by(col(Job.id))).all()
+    heavy_blocked = False
     for row in waiting:
-        busy, cpu_jobs = _busy_devices(store)
+        busy, cpu_jobs, light = _busy(store)
         job = queue.JobInfo.of(row)
-        wanted = min(job.gpus, gpus) if gpus else 0
-        if wanted:
-            free = [d for d in range(gpus) if d not in busy]
-            if len(free) < wanted:
-                break  # first come, first served: later jobs wait behind this one
-            devices = free[:wanted]
+        devices = None
+        if not _exclusive(job.kind):
+            if light >= LIGHT_SLOTS:
+                continue  # light jobs wait for a light slot, not for the fine-tunes
         else:
-            if cpu_jobs or busy:
-                break  # one job at a time on a machine without GPUs (they would share the cores)
-            devices = None
+            if heavy_blocked:
+                continue  # first come, first served among exclusive jobs
+            wanted = min(job.gpus, gpus) if gpus else 0
+            if wanted:
+                free = [d for d in range(gpus) if d not in busy]
+                if len(free) < wanted:
+                    heavy_blocked = True
+                    continue
+                devices = free[:wanted]
+            elif cpu_jobs or busy:
+                heavy_blocked = True  # one exclusive job at a time on a machine without GPUs (they share the cores)
+                continue
         pid = launcher.start(job, devices)
         if queue.claim(store, job.id, pid=pid, devices=devices) is None:
             launcher.stop(replace(job, pid=pid))  # cancelled between the read and the start
@@ -138,12 +159,10 @@ def ensure_worker(settings: Settings) -> bool:
     if worker_running(settings):
         return False
     settings.logs_dir.mkdir(parents=True, exist_ok=True)
-    with open(settings.logs_dir / "worker.log", "ab") as out:
-        subprocess.Popen([sys.executable, "-m", "core.jobs.worker", "--exit-when-idle"], stdout=out,
-                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                         env={**os.environ, "WORKBENCH_HOME": str(settings.home),
-                              "WORKBENCH_DATABASE_URL": settings.database_url},
-                         cwd=str(Path(__file__).resolve().parents[2]))
+    launcher.spawn([sys.executable, "-m", "core.jobs.worker", "--exit-when-idle"],
+                   log_path=settings.logs_dir / "worker.log",
+                   env={**os.environ, "WORKBENCH_HOME": str(settings.home),
+                        "WORKBENCH_DATABASE_URL": settings.database_url})
     return True
 
 

@@ -25,7 +25,9 @@ from core.pipelines.runs import (
     get_run,
     list_runs,
     outputs_frame,
+    check_pipeline_run,
     run_inputs,
+    run_of_job,
     run_pipeline,
     step_prompt,
 )
@@ -35,5 +37,5 @@ __all__ = [
     "DEFAULT_ROWS", "EXPORT_FORMATS", "KINDS", "MAX_ROWS", "MAX_STEPS", "PipelineInfo", "RunInfo", "Step", "StepOutput",
     "check_steps", "count_pipelines", "delete_pipeline", "export_file_name", "export_run", "get_pipeline", "get_run",
     "list_pipelines", "list_runs", "outputs_frame", "parse_source", "parse_steps", "resolve_templates",
-    "run_inputs", "run_pipeline", "save_pipeline", "step_prompt", "validate_pipeline_name",
+    "run_inputs", "run_of_job", "run_pipeline", "check_pipeline_run", "save_pipeline", "step_prompt", "validate_pipeline_name",
 ]

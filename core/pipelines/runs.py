@@ -256,8 +256,35 @@ def _snapshot(steps: list[Step], versions: dict) -> list[dict[str, Any]]:
             for step in steps]
 
 
+def check_pipeline_run(store: Store, *, actor: Actor, name: str, dataset_version: str,
+                       rows: int = DEFAULT_ROWS) -> tuple[str, int]:
+    """The checks `run_pipeline` makes before its first step, without running or storing anything; returns the
+    pipeline's name and how many rows it will run on."""
+    require(actor, Permission.RUN_INFERENCE)
+    from core.data import versions as data_versions
+
+    if isinstance(rows, bool) or not isinstance(rows, int) or not 1 <= rows <= MAX_ROWS:
+        raise InvalidInput(f"Rows must be a whole number from 1 to {MAX_ROWS}; got {rows}.")
+    pipeline = get_pipeline(store, actor=actor, name=name)
+    resolve_templates(store, actor=actor, steps=pipeline.steps)
+    version = data_versions.get_version(store, actor=actor, ref=dataset_version)
+    if version.rows == 0:
+        raise InvalidInput(f"Dataset version {version.ref} has no rows to run the pipeline on.")
+    _check_columns(pipeline.steps, [str(c) for c in version.column_names], version.ref)
+    return pipeline.name, min(rows, version.rows)
+
+
+def run_of_job(store: Store, *, actor: Actor, job_id: int) -> RunInfo | None:
+    """The run a pipeline job made (with the steps stored so far), or None before it has started."""
+    require(actor, Permission.RUN_INFERENCE)
+    with store.read() as session:
+        found = session.exec(select(PipelineRun.id).where(PipelineRun.job_id == int(job_id))).first()
+    return None if found is None else get_run(store, actor=actor, run_id=found)
+
+
 def run_pipeline(store: Store, *, actor: Actor, name: str, dataset_version: str, rows: int = DEFAULT_ROWS,
-                 settings: GenerationSettings | None = None, progress: Progress | None = None) -> RunInfo:
+                 settings: GenerationSettings | None = None, progress: Progress | None = None,
+                 job_id: int | None = None) -> RunInfo:
     """Runs pipeline `name` over the first `rows` rows (at most 500) of `dataset_version`; returns the run.
 
     `settings` are the generation settings of every generate step, under each step's own overrides. Problems
@@ -266,6 +293,7 @@ def run_pipeline(store: Store, *, actor: Actor, name: str, dataset_version: str,
     """
     require(actor, Permission.RUN_INFERENCE)
     from core.data import versions as data_versions
+    from core.jobs.run import JobCancelled
 
     if isinstance(rows, bool) or not isinstance(rows, int) or not 1 <= rows <= MAX_ROWS:
         raise InvalidInput(f"Rows must be a whole number from 1 to {MAX_ROWS}; got {rows}.")
@@ -286,7 +314,7 @@ def run_pipeline(store: Store, *, actor: Actor, name: str, dataset_version: str,
     with store.write() as session:
         run = PipelineRun(pipeline_id=pipeline.id, steps=snapshot, dataset_version=version.ref, rows=len(frame),
                           settings=run_settings, status="running", summary={"steps": {}}, created_by=actor.name,
-                          **run_owners.this_process())
+                          job_id=job_id, **run_owners.this_process())
         session.add(run)
         session.flush()
         run_id = run.id
@@ -319,6 +347,10 @@ def run_pipeline(store: Store, *, actor: Actor, name: str, dataset_version: str,
             _store_step(store, run_id, index, step.name, out, figures)
         if progress:
             progress(1.0, "Done")
+    except JobCancelled:
+        _finish(store, run_id, "cancelled", figures, time.perf_counter() - started,
+                "Cancelled before every step ran; the steps finished are kept.")
+        raise
     except BaseException as exc:
         # A WorkbenchError keeps its sentence; a stop (Ctrl-C, or the page rerun by the user mid-run) is said so.
         message = exc.message if isinstance(exc, WorkbenchError) else \

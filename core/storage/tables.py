@@ -162,6 +162,7 @@ class ComparisonRun(SQLModel, table=True):
     finished_at: datetime | None = None
     pid: int | None = None  # the process generating it while running, so a killed one is found out
     host: str | None = Field(default=None, max_length=255)
+    job_id: int | None = Field(default=None, index=True)  # the job that ran it (None: run in the asking process)
 
 
 class ComparisonCell(SQLModel, table=True):
@@ -215,6 +216,7 @@ class PipelineRun(SQLModel, table=True):
     finished_at: datetime | None = None
     pid: int | None = None  # the process running it while running, so a killed one is found out
     host: str | None = Field(default=None, max_length=255)
+    job_id: int | None = Field(default=None, index=True)  # the job that ran it (None: run in the asking process)
 
 
 class PipelineOutput(SQLModel, table=True):
@@ -239,7 +241,7 @@ class Job(SQLModel, table=True):
     """A long piece of work: this row, a run folder and an operating-system process (or a Ray job)."""
 
     id: int | None = Field(default=None, primary_key=True)
-    kind: str = Field(max_length=32)  # finetune
+    kind: str = Field(max_length=32, index=True)  # a registered kind: finetune, compare, pipeline (core/jobs/kinds.py)
     name: str = Field(max_length=200)
     status: str = Field(max_length=16, index=True)  # queued, running, succeeded, failed, cancelled, interrupted
     config: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
@@ -257,6 +259,8 @@ class Job(SQLModel, table=True):
     cancel_requested: bool = False
     sweep_id: str | None = Field(default=None, max_length=64, index=True)
     metrics: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))  # latest loss, eval loss, tokens/s
+    note: str | None = Field(default=None, max_length=200)  # what it is doing now, e.g. "model 2 of 3: qwen"
+    result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))  # e.g. {"comparison_run": 12}
     error: str | None = Field(default=None, max_length=2000)
     adapter_path: str | None = Field(default=None, max_length=1024)
     model: str | None = Field(default=None, max_length=128)  # the adapter's registered name

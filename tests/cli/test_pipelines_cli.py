@@ -49,13 +49,13 @@ def test_save_list_show_run_export_and_delete(ready_home, tmp_path):
     shown = run("pipelines", "show", "lengths", home=ready_home).stdout
     assert "1. words [metric] length_words of column:text" in shown
 
-    ran = run("pipelines", "run", "lengths", "--dataset", "notes@1", "--rows", "2", "--json", home=ready_home)
+    ran = run("pipelines", "run", "lengths", "--dataset", "notes@1", "--rows", "2", "--wait", "--json", home=ready_home)
     assert ran.returncode == 0, ran.stderr
     result = json.loads(ran.stdout)
     assert result["status"] == "succeeded" and result["rows"] == 2 and result["dataset_version"] == "notes@1"
     assert [o["value"] for o in result["outputs"] if o["step"] == "words"] == [6.0, 9.0]
     assert result["summary"]["steps"]["words"]["mean_value"] == 7.5
-    text = run("pipelines", "run", "lengths", "--dataset", "notes", "--rows", "3", home=ready_home)
+    text = run("pipelines", "run", "lengths", "--dataset", "notes", "--rows", "3", "--wait", home=ready_home)
     assert text.returncode == 0 and "succeeded" in text.stdout and "mean Length (words)" in text.stdout
 
     runs = json.loads(run("pipelines", "runs", "lengths", "--json", home=ready_home).stdout)
@@ -119,7 +119,7 @@ def test_a_generate_step_runs_the_bundled_model(models_store, home, tmp_path):
                               "inputs": {"text": "column:text"}},
                              {"name": "words", "kind": "metric", "metric": "length_words", "output": "step:short"}])
     assert run("pipelines", "save", "shorten", "--file", file, home=home).returncode == 0
-    result = run("pipelines", "run", "shorten", "--dataset", "notes@1", "--rows", "2", "--max-new-tokens", "8",
+    result = run("pipelines", "run", "shorten", "--dataset", "notes@1", "--rows", "2", "--wait", "--max-new-tokens", "8",
                  "--json", home=home)
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)

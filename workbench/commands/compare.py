@@ -67,15 +67,36 @@ def _print_run(run, as_json: bool) -> None:
         print(cell.output or "")
 
 
-def cmd_compare_run(args) -> int:
+def _selection(args):
     from core.compare import runs
+
+    picked = [flag for flag, given in (("--sample-seed", args.sample_seed is not None), ("--where", bool(args.where)),
+                                       ("--row-numbers", bool(args.row_numbers))) if given]
+    if len(picked) > 1:
+        raise InvalidInput(f"Choose one way to pick rows: {' or '.join(picked)}, not several.")
+    if not picked:
+        return None
+    if args.where:
+        column, sep, text = args.where.partition("~")
+        if not sep or not column.strip():
+            raise InvalidInput(f"--where takes COLUMN~TEXT (rows whose COLUMN contains TEXT); got '{args.where}'.")
+        return runs.RowSelection(rows=args.rows, filter_column=column.strip(), filter_text=text)
+    if args.row_numbers:
+        return runs.RowSelection(row_numbers=runs.parse_row_numbers(args.row_numbers))
+    return runs.RowSelection(rows=args.rows, sample_seed=args.sample_seed)
+
+
+def cmd_compare_run(args) -> int:
+    from core.compare import jobs, runs
     from core.inference.generate import GenerationSettings
     from workbench.cli import _actor, _store
+    from workbench.commands.jobs import print_submitted, wait_and_print
 
     if args.dataset and (args.input or args.var):
         raise InvalidInput("Give typed input (--input/--var) or --dataset, not both.")
-    if not args.dataset and (args.rows is not None or args.map):
-        raise InvalidInput("--rows and --map go with --dataset.")
+    if not args.dataset and (args.rows is not None or args.map or args.sample_seed is not None or args.where
+                             or args.row_numbers):
+        raise InvalidInput("--rows, --map, --sample-seed, --where and --row-numbers go with --dataset.")
     if not args.dataset and not args.input and not args.var:
         raise InvalidInput("Give the input: --input TEXT, --var NAME=VALUE, or --dataset NAME@N --rows K.")
     settings = GenerationSettings(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
@@ -83,19 +104,33 @@ def cmd_compare_run(args) -> int:
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics is not None else None
     store = _store()
     actor = _actor(args, store)
-    progress = None if args.json or not sys.stderr.isatty() else \
-        (lambda done, total: print(f"\r{done}/{total} cells", end="", file=sys.stderr, flush=True))
     common = dict(prompts=args.prompt, models=args.model, reference_column=args.reference, settings=settings,
-                  metrics=metrics, name=args.name, progress=progress)
+                  metrics=metrics, name=args.name)
     if args.dataset:
-        run = runs.run_comparison(store, actor=actor, dataset_version=args.dataset, rows=args.rows,
-                                  variable_map=_pairs(args.map, "--map"), **common)
+        selection = _selection(args)
+        rows = None if selection is not None and selection.row_numbers else args.rows
+        job = jobs.submit_comparison(store, actor=actor, dataset_version=args.dataset, rows=rows,
+                                     variable_map=_pairs(args.map, "--map"), selection=selection, **common)
     else:
-        run = runs.run_comparison(store, actor=actor, inputs=_typed_inputs(args, store, actor), **common)
-    if progress:
-        print(file=sys.stderr)
+        job = jobs.submit_comparison(store, actor=actor, inputs=_typed_inputs(args, store, actor), **common)
+    if not args.wait:
+        print_submitted(job, args.json)
+        return 0
+    if not args.json and sys.stderr.isatty():
+        code = wait_and_print(store, actor, job, as_json=False)
+    else:
+        from core.jobs import actions
+
+        done = actions.wait(store, actor=actor, job_id=job.id)
+        code = 0 if done.status == "succeeded" else 1
+    run = runs.run_of_job(store, actor=actor, job_id=job.id)
+    if run is None:
+        from core.jobs import queue
+
+        done = queue.get_job(store, actor=actor, job_id=job.id)
+        raise InvalidInput(f"Comparison job {job.id} {done.status} before it started: {done.error or 'no reason given'}")
     _print_run(run, args.json)
-    return 0
+    return code
 
 
 def cmd_compare_list(args) -> int:
@@ -161,8 +196,8 @@ def register(commands, add) -> None:
     compare = commands.add_parser("compare", help="Compare prompt versions x models on typed input or dataset rows.",
                                   description="Compare prompt versions x models on typed input or dataset rows.")
     sub = compare.add_subparsers(dest="compare_command", metavar="ACTION", parser_class=_Parser, required=True)
-    run = add(sub, "run", cmd_compare_run, "Run every prompt version with every model on the input and save the grid "
-                                           "with latency, tokens, cost and scores.")
+    run = add(sub, "run", cmd_compare_run, "Submit a comparison job: every prompt version with every model on the "
+                                           "input, saved as a grid with latency, tokens, cost and scores.")
     run.add_argument("--prompt", action="append", required=True, metavar="NAME@V",
                      help="Prompt version (NAME, NAME@VERSION or NAME@LABEL); repeatable.")
     run.add_argument("--model", action="append", required=True, metavar="NAME", help="Registered chat model; repeatable.")
@@ -177,7 +212,13 @@ def register(commands, add) -> None:
                                                            "turns on BLEU, chrF, ROUGE and exact match.")
     run.add_argument("--metrics", metavar="A,B", help="Comma-separated metrics (default: the reference metrics when "
                                                       "there is a reference, plus length_words and readability).")
+    run.add_argument("--sample-seed", type=int, metavar="SEED",
+                     help="A seeded random sample of --rows rows instead of the first ones.")
+    run.add_argument("--where", metavar="COLUMN~TEXT", help="Only rows whose COLUMN contains TEXT (the first --rows).")
+    run.add_argument("--row-numbers", metavar="1,4,10-12", help="These rows (numbered from 1), in this order.")
     run.add_argument("--name", help="Name of the run (default: prompts x models on the input).")
+    run.add_argument("--wait", action="store_true", help="Return when the comparison has ended and print the grid "
+                                                         "(without it, print the job and return at once).")
     run.add_argument("--max-new-tokens", type=int, default=128)
     run.add_argument("--temperature", type=float, default=0.0, help="0 means greedy decoding.")
     run.add_argument("--top-p", type=float, default=1.0)

@@ -113,19 +113,28 @@ def _num(value) -> str:
 def cmd_run(args) -> int:
     from core import pipelines
     from core.inference.generate import GenerationSettings
+    from core.jobs import actions
+    from core.pipelines import jobs
+    from workbench.commands.jobs import print_submitted, wait_and_print
 
     cli = _cli()
     settings = GenerationSettings(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
                                   seed=args.seed, batch_size=args.batch_size)
     store = cli._store()
-    progress = None
+    actor = cli._actor(args, store)
+    job = jobs.submit_pipeline_run(store, actor=actor, name=args.name, dataset_version=args.dataset, rows=args.rows,
+                                   settings=settings)
+    if not args.wait:
+        print_submitted(job, args.json)
+        return 0
     if not args.json and sys.stderr.isatty():
-        def progress(share, message):
-            print(f"\r[{share:4.0%}] {message[:70]:<70}", end="", file=sys.stderr, flush=True)
-    run = pipelines.run_pipeline(store, actor=cli._actor(args, store), name=args.name, dataset_version=args.dataset,
-                                 rows=args.rows, settings=settings, progress=progress)
-    if progress:
-        print(file=sys.stderr)
+        wait_and_print(store, actor, job, as_json=False)
+    else:
+        actions.wait(store, actor=actor, job_id=job.id)
+    run = pipelines.run_of_job(store, actor=actor, job_id=job.id)
+    if run is None:
+        done = actions.get(store, actor=actor, job_id=job.id)
+        raise InvalidInput(f"Pipeline job {job.id} {done.status} before it started: {done.error or 'no reason given'}")
     if args.json:
         cli._print_json(run.to_dict(with_outputs=True))
     else:
@@ -201,7 +210,8 @@ def register(commands, add) -> None:
     add(sub, "list", cmd_list, "List saved pipelines.")
     show = add(sub, "show", cmd_show, "Show a pipeline's steps.")
     show.add_argument("name")
-    run = add(sub, "run", cmd_run, "Run a pipeline over the first rows of a dataset version; exit 1 when a step failed.")
+    run = add(sub, "run", cmd_run, "Submit a pipeline run over the first rows of a dataset version as a job; with --wait, exit 1 "
+                                     "when a step failed.")
     run.add_argument("name")
     run.add_argument("--dataset", required=True, metavar="NAME[@VERSION]", help="Dataset version to run over.")
     run.add_argument("--rows", type=int, default=20, help="First rows to run (1-500).")
@@ -210,6 +220,8 @@ def register(commands, add) -> None:
     run.add_argument("--top-p", type=float, default=1.0)
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--batch-size", type=int, default=32, help="Most prompts decoded together (continuous batching).")
+    run.add_argument("--wait", action="store_true", help="Return when the run has ended and print its figures "
+                                                         "(without it, print the job and return at once).")
     runs = add(sub, "runs", cmd_runs, "List runs, newest first (of one pipeline when named).")
     runs.add_argument("name", nargs="?")
     runs.add_argument("--limit", type=int, default=50)
