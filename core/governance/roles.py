@@ -47,6 +47,8 @@ class Permission(str, Enum):
     ANNOTATE = "annotate"
     VIEW_DASHBOARDS = "view_dashboards"
     SEED_DEMO = "seed_demo"
+    MANAGE_API_KEYS = "manage_api_keys"
+    MANAGE_DEPLOYMENTS = "manage_deployments"
     MANAGE_EVALUATIONS = "manage_evaluations"
     OVERRIDE_GATES = "override_gates"
     MANAGE_MONITORS = "manage_monitors"
@@ -71,6 +73,7 @@ _DATA_SCIENTIST = {
     Permission.HANDLE_ALERTS,
     Permission.VIEW_EVENTS,
     Permission.INGEST_EVENTS,
+    Permission.MANAGE_DEPLOYMENTS,
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -112,6 +115,8 @@ _ACTION_WORDS = {
     Permission.ANNOTATE: "rate model outputs",
     Permission.VIEW_DASHBOARDS: "see dashboards",
     Permission.SEED_DEMO: "seed demo data",
+    Permission.MANAGE_API_KEYS: "manage API keys",
+    Permission.MANAGE_DEPLOYMENTS: "create, promote or roll back deployments",
     Permission.MANAGE_EVALUATIONS: "create evaluation suites, runs and release gates",
     Permission.OVERRIDE_GATES: "override a failed release gate",
     Permission.MANAGE_MONITORS: "create, run or delete monitors",

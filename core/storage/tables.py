@@ -271,6 +271,58 @@ class Job(SQLModel, table=True):
     finished_at: datetime | None = None
 
 
+# --- Serving (migration 0009): API keys, deployments and their versions ---
+
+
+class ApiKey(SQLModel, table=True):
+    """An application's key for `workbench serve`: only its SHA-256 is kept; its name is the events' application."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=128, unique=True, index=True)
+    key_hash: str = Field(max_length=64, unique=True, index=True)
+    prefix: str = Field(max_length=16)  # the key's first characters, to tell keys apart in a list
+    scopes: list[str] = Field(sa_column=Column(JSON, nullable=False))  # chat, embeddings, events, feedback
+    models: list[str] | None = Field(default=None, sa_column=Column(JSON))  # None: every model and deployment
+    rate_limit_per_min: int | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: str = Field(max_length=64)
+    revoked_at: datetime | None = None
+    revoked_by: str | None = Field(default=None, max_length=64)
+
+
+class Deployment(SQLModel, table=True):
+    """A named pointer that requests may give as `model`; `current_version` serves, `candidate_version` may take a
+    share of the traffic (A/B, sticky per end user)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=128, unique=True, index=True)
+    current_version: int | None = None
+    candidate_version: int | None = None
+    candidate_weight: float = 0.0  # share of end users sent to the candidate, 0..1
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: str = Field(max_length=64)
+
+
+class DeploymentVersion(SQLModel, table=True):
+    __table_args__ = (Index("ix_deploymentversion_deployment_version", "deployment_id", "version", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    deployment_id: int = Field(foreign_key="deployment.id", index=True)
+    version: int
+    model: str = Field(max_length=128)  # a registered model or adapter
+    template: str | None = Field(default=None, max_length=200)  # "ticket-reply@production"
+    defaults: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))  # temperature, max_tokens...
+    guardrails: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))  # read by core.guardrails
+    fallback_model: str | None = Field(default=None, max_length=128)
+    timeout_s: float | None = None
+    note: str | None = Field(default=None, max_length=2000)
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: str = Field(max_length=64)
+    promoted_at: datetime | None = None
+    promoted_by: str | None = Field(default=None, max_length=64)
+    gate_result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))  # the promotion gate's verdict
+
+
 # --- Monitoring (migration 0010): saved monitors, their runs and results, alerts, the embedding cache ---
 
 
