@@ -47,6 +47,8 @@ _BUILTIN = (
             result_label="comparison run"),
     JobKind("pipeline", "Pipeline run", "core.pipelines.jobs:run_job", Permission.RUN_INFERENCE,
             result_label="pipeline run"),
+    JobKind("eval", "Evaluation", "core.evaluation.jobs:run_job", Permission.MANAGE_EVALUATIONS,
+            result_label="evaluation run"),
 )
 
 KINDS: dict[str, JobKind] = {kind.name: kind for kind in _BUILTIN}
