@@ -25,7 +25,7 @@ from core.storage.db import Store
 from core.storage.tables import Dataset, DatasetVersion, DatasetVersionParent
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-TRANSFORMATIONS = ("import", "redact", "filter", "split", "dedupe", "merge")
+TRANSFORMATIONS = ("import", "redact", "filter", "split", "dedupe", "merge", "feedback")
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ class Permission(str, Enum):
     ANNOTATE = "annotate"
     VIEW_DASHBOARDS = "view_dashboards"
     SEED_DEMO = "seed_demo"
+    MANAGE_FEEDBACK = "manage_feedback"
     MANAGE_API_KEYS = "manage_api_keys"
     MANAGE_DEPLOYMENTS = "manage_deployments"
     MANAGE_EVALUATIONS = "manage_evaluations"
@@ -74,6 +75,7 @@ _DATA_SCIENTIST = {
     Permission.VIEW_EVENTS,
     Permission.INGEST_EVENTS,
     Permission.MANAGE_DEPLOYMENTS,
+    Permission.MANAGE_FEEDBACK,
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -115,6 +117,7 @@ _ACTION_WORDS = {
     Permission.ANNOTATE: "rate model outputs",
     Permission.VIEW_DASHBOARDS: "see dashboards",
     Permission.SEED_DEMO: "seed demo data",
+    Permission.MANAGE_FEEDBACK: "run annotation projects (create, review, export ratings)",
     Permission.MANAGE_API_KEYS: "manage API keys",
     Permission.MANAGE_DEPLOYMENTS: "create, promote or roll back deployments",
     Permission.MANAGE_EVALUATIONS: "create evaluation suites, runs and release gates",

@@ -613,3 +613,90 @@ class KpiTarget(SQLModel, table=True):
     created_by: str = Field(max_length=64)
     updated_at: datetime = Field(default_factory=utcnow)
     updated_by: str = Field(max_length=64)
+
+
+class AnnotationProject(SQLModel, table=True):
+    """Human feedback: model outputs from one source, a rating schema, guidelines and who rates (core/feedback)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True, max_length=128)
+    description: str | None = Field(default=None, max_length=2000)
+    guidelines: str | None = Field(default=None, sa_column=Column(Text))  # Markdown, shown beside each item
+    source_kind: str = Field(max_length=16)  # comparison, dataset, events
+    source: str = Field(max_length=1024)  # "comparison 3 (pairs)", "tickets@2", "events 2026-11-01.. support-bot"
+    source_params: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    questions: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    assignment: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # annotators, per_item, overlap
+    allow_markdown: bool = Field(default=False)
+    status: str = Field(default="open", max_length=16)  # open, closed
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: str = Field(max_length=64)
+
+
+class AnnotationItem(SQLModel, table=True):
+    """One thing to rate: a prompt and one response (or two for pairwise, N for ranking), models kept here only."""
+
+    __table_args__ = (Index("ix_annotationitem_project_position", "project_id", "position", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="annotationproject.id", index=True)
+    position: int
+    prompt: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))  # chat messages
+    responses: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))  # text, model, prompt_version
+    group_key: str | None = Field(default=None, max_length=200)  # items answering the same prompt share it
+    reference: str | None = Field(default=None, sa_column=Column(Text))
+    meta: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))  # cell ids, event id, row index
+
+
+class AnnotationAssignment(SQLModel, table=True):
+    """An item in one annotator's queue, with the order its responses are shown in to that annotator."""
+
+    __table_args__ = (
+        Index("ix_annotationassignment_item_annotator", "item_id", "annotator", unique=True),
+        Index("ix_annotationassignment_queue", "project_id", "annotator", "status", "position"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="annotationproject.id", index=True)
+    item_id: int = Field(foreign_key="annotationitem.id")
+    annotator: str = Field(max_length=64)
+    position: int  # the item's position, so every queue walks the items in the same order
+    order: list[int] = Field(sa_column=Column(JSON, nullable=False))  # shown response i is item response order[i]
+    status: str = Field(default="pending", max_length=16)  # pending, done, skipped, flagged
+    note: str | None = Field(default=None, max_length=2000)  # the annotator's comment or flag reason
+    seconds: float | None = None  # time spent on the item, summed over visits
+    done_at: datetime | None = None
+
+
+class Rating(SQLModel, table=True):
+    """One answer: (item, annotator, question) is unique; a change updates the row in place (and is audited)."""
+
+    __table_args__ = (
+        Index("ix_rating_item_annotator_question", "item_id", "annotator", "question", unique=True),
+        Index("ix_rating_project_question", "project_id", "question"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="annotationproject.id")
+    item_id: int = Field(foreign_key="annotationitem.id")
+    annotator: str = Field(max_length=64, index=True)
+    question: str = Field(max_length=64)
+    value: Any = Field(default=None, sa_column=Column(JSON))  # in the item's own response order, never as shown
+    revision: int = 1
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class AnnotationReview(SQLModel, table=True):
+    """A reviewer's settled answer for an item and question where annotators disagreed."""
+
+    __table_args__ = (Index("ix_annotationreview_item_question", "item_id", "question", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="annotationproject.id", index=True)
+    item_id: int = Field(foreign_key="annotationitem.id")
+    question: str = Field(max_length=64)
+    value: Any = Field(default=None, sa_column=Column(JSON))
+    reviewer: str = Field(max_length=64)
+    note: str | None = Field(default=None, max_length=2000)
+    at: datetime = Field(default_factory=utcnow)
