@@ -1,4 +1,7 @@
-"""Compare: prompt versions x models on typed input or dataset rows; saved runs with scores, diffs and exports."""
+"""Compare: prompt versions x models on typed input or dataset rows; saved runs with scores, diffs and exports.
+
+Run submits a comparison job (core/compare/jobs.py) and the page watches it in a fragment: progress per cell,
+the cells stored so far, Cancel. The tab can be closed meanwhile; reopening the page finds the job again."""
 import streamlit as st
 
 from core.governance.roles import Permission
@@ -6,8 +9,10 @@ from workbench import auth
 
 actor = auth.require_page(Permission.RUN_INFERENCE)
 
+from core.compare import jobs as compare_jobs  # noqa: E402
 from core.compare import runs  # noqa: E402
 from core.data import versions as datasets  # noqa: E402
+from core.jobs import actions  # noqa: E402
 from core.metrics import METRICS  # noqa: E402
 from core.models import registry  # noqa: E402
 from workbench import services  # noqa: E402
@@ -17,11 +22,36 @@ from workbench.ui.text import inert  # noqa: E402
 store = services.store()
 st.header("Compare")
 st.caption("Run several prompt versions with several models on the same input, then read the outputs side by side "
-           "with latency, tokens, cost and scores. CLI: `workbench compare run`.")
+           "with latency, tokens, cost and scores. Each comparison runs as a job: you may close the tab meanwhile. "
+           "CLI: `workbench compare run`.")
+
+
+@st.fragment(run_every=2)
+def watch(job_id: int) -> None:
+    with errors.shown_to_user():
+        job = actions.get(store, actor=actor, job_id=job_id)
+        if compare_view.job_panel(store, actor, job):
+            st.session_state.pop("compare.job_id", None)
+            made = (job.result or {}).get("comparison_run") or getattr(
+                runs.run_of_job(store, actor=actor, job_id=job.id), "id", None)
+            if made:
+                st.session_state["compare.open_run"] = made
+            st.session_state["compare.flash"] = (job.status, made, job.error)
+            st.rerun(scope="app")
+
+
+status, made, error = st.session_state.pop("compare.flash", (None, None, None))
+if status == "succeeded":
+    st.success(f"Saved run {made}.")
+elif status:
+    st.warning(f"The comparison job {inert(status)}" + (f": {inert(error)}" if error else "."))
 
 with errors.shown_to_user():
     choices = compare_view.prompt_versions(store, actor)
     chat_models = [m.name for m in registry.list_models(store, actor=actor, task="chat")]
+    running = compare_jobs.active_job(store, actor=actor)
+    if running is not None:
+        st.session_state["compare.job_id"] = running.id
     if not choices:
         st.info("No prompt template yet. Write one on the Prompts page, or from a terminal: "
                 "`workbench prompts save NAME --body 'Summarise: {{ text }}'`.")
@@ -56,34 +86,40 @@ with errors.shown_to_user():
                 if not found:
                     st.info("No dataset yet: import one on the Data page, or type the input.")
                 else:
-                    c1, c2 = st.columns([3, 1])
-                    ref = c1.selectbox("Dataset version", found, key="compare.dataset")
+                    ref = st.selectbox("Dataset version", found, key="compare.dataset")
                     version = datasets.get_version(store, actor=actor, ref=ref)
-                    rows = c2.number_input("Rows (from the first)", 1, min(runs.MAX_ROWS, max(version.rows, 1)),
-                                           min(version.rows, 20) or 1, key=f"compare.rows.{ref}")
+                    rows, selection = compare_view.row_selection(version, f"compare.rows.{ref}")
+                    if selection is None:
+                        request = {}
                     columns = version.column_names
                     mapping = {name: st.selectbox(f"{name} ←", columns, key=f"compare.map.{ref}.{name}",
                                                   index=columns.index(name) if name in columns else 0)
                                for name in variables}
                     reference = st.selectbox("Reference column (optional)", ["(none)", *columns],
                                              key=f"compare.reference.{ref}")
-                    request = dict(dataset_version=ref, rows=int(rows), variable_map=mapping,
-                                   reference_column=None if reference == "(none)" else reference)
+                    if selection is not None:
+                        request = dict(dataset_version=ref, rows=rows, variable_map=mapping, selection=selection,
+                                       reference_column=None if reference == "(none)" else reference)
             has_reference = request.get("reference_column") is not None
             metrics = st.multiselect("Metrics", list(METRICS), default=compare_view.default_metrics(has_reference),
                                      format_func=lambda m: METRICS[m].label, key=f"compare.metrics.{has_reference}")
-            with st.expander("Generation settings (greedy, 128 new tokens)"):
+            with st.expander(compare_view.settings_label("compare.gen")):
                 settings = compare_view.settings_form("compare.gen")
+            if st.session_state.pop("compare.reset_name", False):
+                st.session_state["compare.name"] = ""  # a new run starts with an empty name
             name = st.text_input("Name of the run (optional)", key="compare.name")
-            if st.button("Run", type="primary", key="compare.run", disabled=not (picked and models and request)):
-                bar = st.progress(0.0, text="Loading the models...")
-                run = runs.run_comparison(store, actor=actor, prompts=picked, models=models, settings=settings,
-                                          metrics=metrics, name=name or None, **request,
-                                          progress=lambda done, total: bar.progress(done / total,
-                                                                                    text=f"{done}/{total} cells"))
-                bar.empty()
-                st.session_state["compare.selected_run"] = run.id
-                st.success(f"Saved run {run.id}: {inert(run.name)}.")
+            busy = "compare.job_id" in st.session_state
+            has_input = bool(request)
+            request.update(prompts=picked, models=models, settings=settings, metrics=metrics, name=name or None)
+            if st.button("Run", type="primary", key="compare.run",
+                         disabled=busy or not (picked and models and has_input),
+                         help="One comparison at a time: wait for the running one or cancel it." if busy else None):
+                job = compare_jobs.submit_comparison(store, actor=actor, **request)
+                st.session_state["compare.job_id"] = job.id
+                st.session_state["compare.reset_name"] = True
+                st.rerun()
+    if "compare.job_id" in st.session_state:
+        watch(st.session_state["compare.job_id"])
 
 with errors.shown_to_user():
     saved = runs.list_runs(store, actor=actor)
@@ -92,6 +128,9 @@ with errors.shown_to_user():
         st.info("No comparison run yet. Choose prompt versions and models above and press Run.")
         st.stop()
     labels = {r.id: r.label for r in saved}
+    opened = st.session_state.pop("compare.open_run", None)
+    if opened in labels:
+        st.session_state["compare.selected_run"] = opened
     if st.session_state.get("compare.selected_run") not in labels:
         st.session_state.pop("compare.selected_run", None)
     run_id = st.selectbox("Run", list(labels), format_func=labels.get, key="compare.selected_run")

@@ -10,6 +10,7 @@ from core.compare import runs
 from core.data import versions
 from core.governance import logins
 from core.governance.roles import SYSTEM
+from core.jobs import actions
 from core.models import bundled, sources
 from core.prompts import templates
 from tests.conftest import PASSWORD
@@ -25,6 +26,18 @@ def _open(store, name: str = "dan") -> AppTest:
     app = AppTest.from_file(PAGE, default_timeout=120)
     app.session_state["auth.token"] = logins.log_in(store, name=name, password=PASSWORD).token
     return app.run()
+
+
+def _run_job(app: AppTest, store) -> None:
+    """Presses Run, checks a second run cannot start meanwhile, waits for the job's real worker process, reopens."""
+    app.button(key="compare.run").click().run()
+    assert not app.exception and not app.error, _texts(app)
+    job_id = app.session_state["compare.job_id"]
+    assert app.button(key="compare.run").disabled, "a second click must not start a second run"
+    assert app.text_input(key="compare.name").value == ""
+    done = actions.wait(store, actor=SYSTEM, job_id=job_id, timeout_s=600, poll_s=0.3)
+    assert done.status == "succeeded", (done.error, actions.logs(store, actor=SYSTEM, job_id=job_id)[-3000:])
+    app.run()
 
 
 def _texts(app: AppTest) -> list[str]:
@@ -57,8 +70,10 @@ def test_a_data_scientist_compares_two_prompts_on_two_models_over_typed_input(mo
     app.multiselect(key="compare.models").set_value([CHAT, "remote"]).run()
     app.text_area(key="compare.var.question").input("What is the capital of France?")
     app.text_input(key="compare.reference_text").input("Paris")
-    app.number_input(key="compare.gen.max_new_tokens").set_value(8)
-    app.button(key="compare.run").click().run()
+    app.number_input(key="compare.gen.max_new_tokens").set_value(8).run()
+    assert "Generation settings (greedy, 8 new tokens)" in [e.label for e in app.expander]
+    app.text_input(key="compare.name").input("capitals")
+    _run_job(app, models_store)
     assert not app.exception and not app.error, _texts(app)
     [run] = runs.list_runs(models_store, actor=SYSTEM)
     assert any(s.value.startswith(f"Saved run {run.id}") for s in app.success)
@@ -86,11 +101,11 @@ def test_a_run_over_dataset_rows_with_a_mapping_and_reference(store, people, rem
     app.multiselect(key="compare.prompts").set_value(["ask@1"])
     app.multiselect(key="compare.models").set_value(["remote"])
     app.radio(key="compare.mode").set_value("Dataset rows").run()
-    app.number_input(key="compare.rows.quiz@1").set_value(2)
+    app.number_input(key="compare.rows.quiz@1.rows").set_value(2)
     app.selectbox(key="compare.map.quiz@1.question").set_value("q")
     app.selectbox(key="compare.reference.quiz@1").set_value("a").run()
     assert app.multiselect(key="compare.metrics.True").value[:2] == ["bleu", "chrf"]
-    app.button(key="compare.run").click().run()
+    _run_job(app, store)
     assert not app.exception and not app.error, _texts(app)
     [run] = runs.list_runs(store, actor=SYSTEM)
     assert (run.dataset_version, run.rows, run.reference_column) == ("quiz@1", 2, "a")
@@ -139,7 +154,7 @@ def test_hostile_outputs_render_as_inert_text(store, people, remote):
     app.multiselect(key="compare.models").set_value(["remote"]).run()
     app.text_area(key="compare.var.text").input(hostile)
     app.text_input(key="compare.name").input("<img src=x onerror=alert(1)> run")
-    app.button(key="compare.run").click().run()
+    _run_job(app, store)
     assert not app.exception and not app.error, _texts(app)
     grid = next(d.value for d in app.dataframe if "input" in d.value.columns)
     assert grid["echo@1 · remote"].tolist() == [f"echo: {hostile}"]
@@ -175,6 +190,39 @@ def test_empty_states_say_what_to_do_next(store, people):
     templates.save_version(store, actor=SYSTEM, name="ask", body="{{ q }}")
     app = _open(store)
     assert any("No chat model is registered" in t for t in _texts(app))
+
+
+def test_dataset_rows_by_sample_filter_and_number(store, people, remote):
+    _ask_templates(store)
+    frame = pd.DataFrame({"question": [f"q{n}" for n in range(1, 11)], "topic": ["tax", "sky"] * 5})
+    versions.save_version(store, actor=SYSTEM, name="quiz", frame=frame, transformation="import", source="quiz.csv")
+    app = _open(store)
+    app.multiselect(key="compare.prompts").set_value(["ask@1"])
+    app.multiselect(key="compare.models").set_value(["remote"])
+    app.radio(key="compare.mode").set_value("Dataset rows").run()
+    app.radio(key="compare.rows.quiz@1.row_mode").set_value("filter").run()
+    app.number_input(key="compare.rows.quiz@1.rows").set_value(2)
+    app.selectbox(key="compare.rows.quiz@1.filter_column").set_value("topic")
+    app.text_input(key="compare.rows.quiz@1.filter_text").input("SKY")
+    _run_job(app, store)
+    [run] = runs.list_runs(store, actor=SYSTEM)
+    assert run.settings["source_rows"] == [1, 3]
+    assert any("Saved run" in s.value for s in app.success)
+    app.radio(key="compare.rows.quiz@1.row_mode").set_value("numbers").run()
+    app.text_input(key="compare.rows.quiz@1.row_numbers").input("10, 2-3")
+    _run_job(app, store)
+    newest = runs.list_runs(store, actor=SYSTEM)[0]
+    assert newest.settings["source_rows"] == [9, 1, 2]
+    app.radio(key="compare.rows.quiz@1.row_mode").set_value("sample").run()
+    app.number_input(key="compare.rows.quiz@1.seed").set_value(7)
+    app.number_input(key="compare.rows.quiz@1.rows").set_value(3)
+    _run_job(app, store)
+    sampled = runs.list_runs(store, actor=SYSTEM)[0]
+    assert len(sampled.settings["source_rows"]) == 3 and sampled.settings["row_selection"]["sample_seed"] == 7
+    app.radio(key="compare.rows.quiz@1.row_mode").set_value("numbers").run()
+    app.text_input(key="compare.rows.quiz@1.row_numbers").input("ten").run()
+    assert any("not a row number" in str(e.value) for e in app.error)
+    assert app.button(key="compare.run").disabled
 
 
 @pytest.mark.parametrize("name", ["ann", "vic"])

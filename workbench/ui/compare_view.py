@@ -13,6 +13,7 @@ import plotly.express as px
 import streamlit as st
 
 from core.compare import runs
+from core.errors import InvalidInput
 from core.governance.roles import Actor
 from core.inference.generate import GenerationSettings
 from core.metrics import METRICS, PRESETS
@@ -79,6 +80,70 @@ def settings_form(prefix: str) -> GenerationSettings:
     return GenerationSettings(**values)
 
 
+def settings_label(prefix: str) -> str:
+    """The expander's title from the settings as they stand (the widgets' values, else the defaults)."""
+    defaults = GenerationSettings()
+    values = {f.name: st.session_state.get(f"{prefix}.{f.name}", getattr(defaults, f.name))
+              for f in dataclasses.fields(GenerationSettings)}
+    temperature = float(values["temperature"] or 0.0)
+    mode = "greedy" if temperature == 0 else f"temperature {temperature:g}, top-p {float(values['top_p']):g}, " \
+                                              f"seed {int(values['seed'])}"
+    return f"Generation settings ({mode}, {int(values['max_new_tokens'])} new tokens)"
+
+
+ROW_MODES = {"first": "First rows", "sample": "Random sample", "filter": "Rows where a column contains",
+             "numbers": "Row numbers"}
+
+
+def row_selection(version, prefix: str) -> tuple[int | None, runs.RowSelection | None]:
+    """Widgets for which rows of `version` to run: the first K, a seeded random sample of K, the first K whose
+    column contains a text, or rows by number. Returns (rows, selection); selection None when the input is not
+    understood (said on the page)."""
+    mode = st.radio("Which rows", list(ROW_MODES), format_func=ROW_MODES.get, horizontal=True,
+                    key=f"{prefix}.row_mode")
+    if mode == "numbers":
+        text = st.text_input("Row numbers (from 1)", "1", key=f"{prefix}.row_numbers",
+                             help=f"For example 1, 4, 10-12; {version.ref} has {version.rows:,} rows.")
+        try:
+            return None, runs.RowSelection(row_numbers=runs.parse_row_numbers(text))
+        except InvalidInput as exc:
+            st.error(inert(exc.message))
+            return None, None
+    c1, c2, c3 = st.columns([1, 1, 2])
+    rows = int(c1.number_input("Rows", 1, min(runs.MAX_ROWS, max(version.rows, 1)), min(version.rows, 20) or 1,
+                               key=f"{prefix}.rows"))
+    if mode == "sample":
+        seed = int(c2.number_input("Seed", 0, 2**31 - 1, 0, key=f"{prefix}.seed",
+                                   help="The same seed picks the same rows."))
+        return rows, runs.RowSelection(rows=rows, sample_seed=seed)
+    if mode == "filter":
+        column = c2.selectbox("Column", version.column_names, key=f"{prefix}.filter_column")
+        text = c3.text_input("contains", key=f"{prefix}.filter_text", help="Case does not matter.")
+        return rows, runs.RowSelection(rows=rows, filter_column=column, filter_text=text)
+    return rows, runs.RowSelection(rows=rows)
+
+
+def job_panel(store: Store, actor: Actor, job) -> bool:
+    """A running comparison job: progress per cell, what it is doing, the cells made so far, and Cancel.
+    Returns True once the job has ended."""
+    from core.jobs import actions, queue
+
+    progress = actions.progress(job)
+    cells = f"{progress.done}/{progress.total} cells" if progress.total else "starting"
+    note = f" · {inert(progress.note)}" if progress.note else ""
+    st.progress(progress.fraction, text=f"Job {job.id} {job.status}: {cells}{note}")
+    if job.status in queue.FINISHED:
+        return True
+    if actions.can_cancel(job) and st.button("Cancel this comparison", key=f"compare.cancel.{job.id}"):
+        actions.cancel(store, actor=actor, job_id=job.id)
+        st.rerun()
+    partial = runs.run_of_job(store, actor=actor, job_id=job.id)
+    if partial is not None and partial.cells:
+        st.caption(f"{len(partial.cells)} cells stored so far (each model's answers are stored when it finishes).")
+        grid_table(partial, runs.grid_frame(partial))
+    return False
+
+
 def typed_reference_key(variables: list[str]) -> str:
     """Where a typed reference answer goes in the input row: `reference`, unless a template reads that name."""
     return "reference" if "reference" not in variables else "reference_answer"
@@ -95,9 +160,11 @@ def run_header(run: runs.RunInfo) -> None:
         st.error(f"This run failed: {inert(run.error or 'no reason recorded')}")
     elif run.status == "running":
         st.info("This run is still running (or was interrupted); its cells so far are shown.")
+    elif run.status == "cancelled":
+        st.warning(f"This run was cancelled: {inert(run.error or '')}")
     with st.expander("Every setting of this run"):
         st.json({"prompts": run.prompts, "models": run.models, "dataset_version": run.dataset_version,
-                 "reference_column": run.reference_column, "rows": run.rows, **run.settings}, expanded=False)
+                 "reference_column": run.reference_column, "rows": run.rows, **run.settings}, expanded=True)
 
 
 def summary_table(report: runs.RunSummary, metrics: list[str]) -> None:
