@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import importlib
 
-GROUPS = ("prompts", "compare", "pipelines", "finetune", "eval", "jobs", "events", "kpi", "serve", "monitor")
+GROUPS = ("prompts", "compare", "pipelines", "finetune", "eval", "jobs", "events", "kpi", "serve", "feedback", "monitor")
 
 
 def register_all(commands, add) -> None:
