@@ -13,5 +13,8 @@ from core.storage.db import Store
 
 
 def check_promotion(store: Store, *, actor: Actor, deployment: str, version: dict[str, Any]) -> dict[str, Any] | None:
-    """The gate's verdict on promoting `version` (a DeploymentVersionInfo.to_dict()) of `deployment`."""
-    return None
+    """The gate's verdict on promoting `version` (a DeploymentVersionInfo.to_dict()) of `deployment`: the release gate
+    set for the deployment (core.evaluation.gates), which also freezes the version's model card."""
+    from core.evaluation import gates
+
+    return gates.check_promotion(store, actor=actor, deployment=deployment, version=version)
