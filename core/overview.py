@@ -35,12 +35,14 @@ def tiles_for(store: Store, *, actor: Actor) -> list[Tile]:
 
 
 def recent_activity(store: Store, *, actor: Actor, limit: int = 10) -> list[dict]:
-    """The latest changes, for those allowed to read the audit log."""
+    """The latest changes, for those allowed to read the audit log: logins and logouts are left to the full log
+    (they would fill the list), failed logins and lockouts stay."""
     if not actor.can(Permission.VIEW_AUDIT):
         return []
-    events = audit.list_events(store, actor=actor, filters=audit.AuditFilter(limit=limit))
+    events = audit.list_events(store, actor=actor,
+                               filters=audit.AuditFilter(limit=limit, exclude_actions=("login", "logout")))
     return [
-        {"when": e.at.strftime("%Y-%m-%d %H:%M:%S") + " UTC", "who": e.actor, "action": e.action,
-         "target": f"{e.target_type} {e.target_id}"}
+        {"when": e.at.strftime("%Y-%m-%d %H:%M:%S") + " UTC", "who": e.actor + (f" (via {e.via})" if e.via else ""),
+         "action": e.action, "target": f"{e.target_type} {e.target_id}"}
         for e in events
     ]

@@ -31,7 +31,8 @@ with users_tab, errors.shown_to_user():
     accounts = users.list_users(store, actor=actor)
     tables.show([
         {"User": u.name, "Role": u.role.label, "E-mail": u.email or "", "Login": u.auth_provider,
-         "Active": u.active, "Created": u.created_at.strftime("%Y-%m-%d %H:%M"),
+         "Active": u.active, "Locked": "until " + u.locked_until.strftime("%H:%M UTC") if u.locked else "",
+         "Created": u.created_at.strftime("%Y-%m-%d %H:%M"),
          "Last login": u.last_login_at.strftime("%Y-%m-%d %H:%M") if u.last_login_at else "never"}
         for u in accounts
     ])
@@ -63,6 +64,11 @@ with users_tab, errors.shown_to_user():
             with errors.shown_to_user():
                 users.set_active(store, actor=actor, name=target, active=not chosen.active)
                 done(f"{inert(target)} is now {'enabled' if not chosen.active else 'disabled'}.")
+        if chosen.locked and st.button("Unlock", key="admin.unlock",
+                                       help="Lift the lock left by too many failed logins before it runs out."):
+            with errors.shown_to_user():
+                users.unlock(store, actor=actor, name=target)
+                done(f"{inert(target)} is unlocked.")
         if chosen.auth_provider == "local":
             new_password = st.text_input("New password", type="password", key=f"admin.password.{target}")
             if st.button("Reset password", key="admin.reset_password"):
@@ -89,8 +95,9 @@ with audit_tab, errors.shown_to_user():
     )
     events = audit.list_events(store, actor=actor, filters=filters)
     rows = [
-        {"when": e.at.strftime("%Y-%m-%d %H:%M:%S"), "who": e.actor, "role": ROLE_LABELS[Role(e.actor_role)], "action": e.action,
-         "target": f"{e.target_type} {e.target_id}", "before": e.before, "after": e.after, "detail": e.detail or ""}
+        {"when": e.at.strftime("%Y-%m-%d %H:%M:%S"), "who": e.actor, "role": audit.role_label(e.actor_role),
+         "via": e.via or "", "action": e.action, "target": f"{e.target_type} {e.target_id}", "before": e.before,
+         "after": e.after, "detail": e.detail or ""}
         for e in events
     ]
     if not rows:

@@ -5,6 +5,7 @@ import streamlit as st
 
 from workbench import auth, services
 from workbench.navigation import PAGES
+from workbench.ui import no_such_page
 from workbench.ui.text import inert
 
 st.set_page_config(page_title="LLMOps Workbench", page_icon=":material/hub:", layout="wide")
@@ -18,6 +19,7 @@ if user is None:
     login_pages = [st.Page(auth.login_page, title="Log in", icon=":material/login:", url_path="login", default=True)]
     login_pages += [st.Page(auth.login_page, title=spec.title, url_path=spec.url_path, visibility="hidden")
                     for spec in PAGES]
+    login_pages += no_such_page.pages_for({"login", *(spec.url_path for spec in PAGES)})
     st.navigation(login_pages, position="hidden").run()
     st.stop()
 
@@ -30,6 +32,8 @@ for spec in PAGES:
                    default=spec.url_path == "home", visibility="visible" if spec.allowed(actor) else "hidden")
     sections.setdefault(spec.section, []).append(page)
 
+if missing := no_such_page.pages_for({spec.url_path for spec in PAGES}):
+    sections.setdefault(PAGES[0].section, []).extend(missing)
 navigation = st.navigation(sections)
 with st.sidebar:
     st.caption(f"Logged in as **{inert(user.name)}** · {user.role.label}")

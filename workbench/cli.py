@@ -13,7 +13,8 @@ from pathlib import Path
 from core.errors import InvalidInput, PermissionDenied, WorkbenchError
 from core.governance.roles import LOCAL_OPERATOR, Actor
 
-APP_FILE = Path(__file__).resolve().parent / "app.py"
+# The Streamlit app (workbench/app.py) served together with the login-cookie routes (workbench/login_cookie.py).
+APP_FILE = Path(__file__).resolve().parent / "web.py"
 log = logging.getLogger("workbench.cli")
 
 

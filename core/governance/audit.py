@@ -47,6 +47,7 @@ class AuditFilter:
     since: datetime | None = None
     until: datetime | None = None
     limit: int = 500
+    exclude_actions: tuple[str, ...] = ()  # e.g. ("login", "logout") for a summary of changes
 
 
 def list_events(store: Store, *, actor: Actor, filters: AuditFilter = AuditFilter()) -> list[AuditEvent]:
@@ -61,6 +62,8 @@ def list_events(store: Store, *, actor: Actor, filters: AuditFilter = AuditFilte
             query = query.where(col(AuditEvent.action).startswith(filters.action))
         else:
             query = query.where(AuditEvent.action == filters.action)
+    if filters.exclude_actions:
+        query = query.where(col(AuditEvent.action).not_in(filters.exclude_actions))
     if filters.target_type:
         query = query.where(AuditEvent.target_type == filters.target_type)
     if filters.target_id:

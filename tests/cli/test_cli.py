@@ -93,6 +93,26 @@ def test_audit_list_shows_what_the_cli_changed(home):
     events = json.loads(run("audit", "list", "--json", "--target", "user", home=home).stdout)
     assert [(e["actor"], e["action"], e["target"]) for e in events[:2]] == [
         ("local-operator", "user.disable", "user:vic"), ("local-operator", "user.create", "user:vic")]
+    assert (events[0]["actor_role"], events[0]["via"]) == ("admin", None)
+
+
+def test_audit_list_gives_the_role_and_the_process_that_acted_for_a_user(home):
+    from core.governance.users import get_user
+    from core.home import open_store
+    from core.jobs import queue
+
+    init_workbench(home, with_models=False)
+    run("users", "add", "dan", "--role", "data_scientist", home=home, stdin="long-password-1\n")
+    store = open_store(home)
+    job = queue.submit(store, actor=get_user(store, "dan").as_actor(), kind="finetune", name="cli-audit", config={})
+    queue.claim(store, job.id, pid=4242, devices=None)
+    queue.finish(store, job.id, "failed", error="stopped for the test")
+    store.dispose()
+    events = json.loads(run("audit", "list", "--json", "--action", "job.", home=home).stdout)
+    assert [(e["action"], e["actor"], e["actor_role"], e["via"]) for e in events] == [
+        ("job.failed", "dan", "data_scientist", f"job:{job.id}"),
+        ("job.running", "dan", "data_scientist", "worker"),
+        ("job.submit", "dan", "data_scientist", None)]
 
 
 def test_init_and_doctor_report_as_json(home):

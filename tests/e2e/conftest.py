@@ -53,6 +53,7 @@ class ScriptRuns:
 
     def __init__(self, page) -> None:
         self.socket = None
+        self.page = page
         page.on("websocket", self._attach)
 
     def _attach(self, socket) -> None:
@@ -77,8 +78,23 @@ class ScriptRuns:
         """Does `action` and returns once the script run it caused has finished on the server."""
         if self.socket is None:
             raise AssertionError("the page has no Streamlit connection yet; load it first")
-        with self.socket.expect_event("framereceived", predicate=self.is_run_end, timeout=timeout_ms):
+        # A run may also send the browser to another URL (logging in or out sets or clears the login cookie):
+        # then the connection closes and the page loads afresh, which the caller's next wait covers.
+        socket, ended = self.socket, []
+        on_frame = lambda payload: self.is_run_end(payload) and ended.append("run")  # noqa: E731
+        on_close = lambda _socket: ended.append("closed")  # noqa: E731
+        socket.on("framereceived", on_frame)
+        socket.on("close", on_close)
+        try:
             action()
+            deadline = time.monotonic() + timeout_ms / 1000
+            while not ended:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"no script run finished within {timeout_ms / 1000:.0f} s of the action")
+                self.page.wait_for_timeout(25)
+        finally:
+            socket.remove_listener("framereceived", on_frame)
+            socket.remove_listener("close", on_close)
 
 
 def script_runs(page) -> ScriptRuns:
@@ -151,7 +167,8 @@ def _tail(path: Path, lines: int = 60) -> str:
 
 @pytest.fixture(scope="session")
 def app_server(e2e_home) -> Iterator[RunningApp]:
-    """`streamlit run workbench/app.py` on a free loopback port, until the session ends."""
+    """`streamlit run workbench/web.py` (the app with its login-cookie routes, as `workbench run` starts it) on a
+    free loopback port, until the session ends."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     log = ARTIFACTS / "e2e" / "streamlit.log"
@@ -159,7 +176,7 @@ def app_server(e2e_home) -> Iterator[RunningApp]:
     env = {**os.environ, "WORKBENCH_HOME": str(e2e_home), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
            "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
     env.pop("WORKBENCH_DATABASE_URL", None)
-    command = [sys.executable, "-m", "streamlit", "run", "workbench/app.py", "--server.port", str(port),
+    command = [sys.executable, "-m", "streamlit", "run", "workbench/web.py", "--server.port", str(port),
                "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     with log.open("wb") as output:
         process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,

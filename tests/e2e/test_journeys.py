@@ -3,8 +3,8 @@ and only those, being refused the others, logging out, an admin adding a colleag
 
 Opening a page "by URL" happens inside the logged-in browser session (history.pushState and a popstate event:
 the path the browser's back and forward buttons and Streamlit's own page links take). Loading a URL afresh
-starts a new Streamlit session, which asks to log in again, because login tokens live in Streamlit's session
-state only (README, "Security"); the log-out test checks that side.
+starts a new Streamlit session, which stays logged in through the login cookie (test_staying_logged_in.py); the
+log-out test checks that logging out ends it.
 
 Every step waits for the script run it caused to finish (conftest's ScriptRuns), so the checks after it read the
 page as that run left it, and a broken page fails at once instead of after a timeout.
