@@ -49,6 +49,8 @@ _BUILTIN = (
             result_label="pipeline run"),
     JobKind("eval", "Evaluation", "core.evaluation.jobs:run_job", Permission.MANAGE_EVALUATIONS,
             result_label="evaluation run"),
+    JobKind("monitor", "Monitor run", "core.monitoring.jobs:run_job", Permission.MANAGE_MONITORS,
+            result_label="monitor run"),
 )
 
 KINDS: dict[str, JobKind] = {kind.name: kind for kind in _BUILTIN}

@@ -95,6 +95,9 @@ def tick(store: Store, *, gpus: int) -> list[int]:
     from core.finetune import sweeps
 
     sweeps.advance_all(store)  # optuna sweeps queue their next trials as earlier ones finish
+    from core.monitoring import jobs as monitor_jobs
+
+    monitor_jobs.queue_due_runs(store)  # monitors on a daily/weekly schedule (checked once a minute)
     started = []
     with store.read() as session:
         waiting = session.exec(select(Job).where(Job.status == queue.QUEUED, Job.launcher == "local")
