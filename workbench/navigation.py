@@ -36,6 +36,7 @@ PAGES = (
     PageSpec("finetune.py", "Fine-tune", "finetune", "Build", ":material/tune:", Permission.VIEW_DASHBOARDS),
     PageSpec("events.py", "Events", "events", "Operate", ":material/receipt_long:", Permission.VIEW_EVENTS),
     PageSpec("kpi.py", "KPIs", "kpi", "Operate", ":material/monitoring:", Permission.VIEW_DASHBOARDS),
+    PageSpec("monitoring.py", "Monitoring", "monitoring", "Operate", ":material/troubleshoot:", Permission.VIEW_DASHBOARDS),
     PageSpec("admin.py", "Admin", "admin", "Govern", ":material/admin_panel_settings:", Permission.MANAGE_USERS),
     PageSpec("account.py", "Account", "account", "Workbench", ":material/person:", None),
 )
