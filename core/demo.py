@@ -78,6 +78,9 @@ def seed_demo(store: Store, *, actor: Actor) -> DemoReport:
 
     seed_comparison(store, actor=actor)
     seed_pipeline(store, actor=actor)  # real outputs of the bundled model, so the Compare page opens on a run
+    from core.monitoring.demo import seed_monitor
+
+    seed_monitor(store, actor=actor)  # after the traffic: a monitor finding the day-40 shift, and its open alert
     return DemoReport(users_created=created, logins_file=str(path), datasets_created=datasets,
                       templates_created=templates)
 

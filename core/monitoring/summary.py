@@ -36,6 +36,7 @@ def numeric_change(field: str, label: str, reference: np.ndarray, current: np.nd
 
 
 def category_change(label: str, reference: Counter, current: Counter) -> str:
+    label = label.split(": ")[-1]  # "Metadata: topic" -> "topic"
     ref_total, cur_total = sum(reference.values()) or 1, sum(current.values()) or 1
     best, best_ratio = None, 0.0
     for name, n in current.items():
