@@ -10,6 +10,7 @@ from workbench.ui.text import inert
 actor = auth.require_page(Permission.VIEW_MODELS)
 store = services.store()
 can_manage = actor.can(Permission.MANAGE_MODELS)
+show_paths = can_manage  # admins and data scientists; viewers see no server file paths
 
 st.header("Models")
 st.caption("Every model the workbench can run. Bundled models work offline; CLI: `workbench models list`, "
@@ -23,11 +24,11 @@ with errors.shown_to_user():
     if not models:
         st.info("No model is registered yet. Run `workbench init` to install the bundled models.")
     else:
-        models_view.table(models)
+        models_view.table(models, show_paths=show_paths)
         name = st.selectbox("Details of", [m.name for m in models], key="models.selected")
         model = registry.get_model(store, actor=actor, name=name)
         derived = registry.derived_models(store, actor=actor, name=name)
-        models_view.details(model, derived)
+        models_view.details(model, derived, show_paths=show_paths)
         if can_manage:
             models_view.actions(store, actor, model, derived)
 

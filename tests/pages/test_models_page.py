@@ -69,3 +69,22 @@ def test_bundled_models_cannot_be_removed_from_the_page(models_store, people):
     app = _open(models_store, "ada")
     app.selectbox(key="models.selected").set_value("smollm2-135m-instruct").run()
     assert next(b for b in app.button if b.label == "Remove...").disabled
+
+
+def test_viewers_see_no_server_file_paths_but_data_scientists_do(models_store, people):
+    folder = registry.get_model(models_store, actor=SYSTEM, name="smollm2-135m-instruct").path
+    assert folder and folder.startswith("/")
+
+    def everything_shown(app) -> str:
+        parts = [str(d.value.to_dict()) for d in app.dataframe] + [c.value for c in app.code]
+        parts += [t.value for t in app.text] + [str(j.value) for j in app.json]
+        return "\n".join(parts)
+
+    viewer = _open(models_store, "vic")
+    viewer.selectbox(key="models.selected").set_value("smollm2-135m-instruct").run()
+    assert not viewer.exception
+    assert folder not in everything_shown(viewer) and "/" + folder.strip("/").split("/")[0] not in everything_shown(viewer)
+    assert "Where it lives" not in [m.value for m in viewer.markdown]
+    scientist = _open(models_store, "dan")
+    scientist.selectbox(key="models.selected").set_value("smollm2-135m-instruct").run()
+    assert folder in everything_shown(scientist)

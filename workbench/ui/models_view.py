@@ -5,6 +5,9 @@ st.json, or passed through `inert()` inside Markdown-rendering calls.
 """
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import streamlit as st
 
 from core.governance.roles import Actor
@@ -37,7 +40,22 @@ def _price(m: ModelInfo) -> str:
     return f"${m.price_per_1k_input:g} / ${m.price_per_1k_output:g}"
 
 
-def table(models: list[ModelInfo]) -> None:
+_PATH = re.compile(r"(?<![\w:/.~-])(?:~/|/)[^\s,;)]*")  # an absolute or home-relative path in a text
+HIDDEN_PATH = "(a folder on the workbench server)"
+
+
+def hide_paths(value: Any) -> Any:
+    """The value with server file paths replaced, for those who may not see the server's folders (viewers)."""
+    if isinstance(value, str):
+        return _PATH.sub(HIDDEN_PATH, value)
+    if isinstance(value, dict):
+        return {k: hide_paths(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [hide_paths(v) for v in value]
+    return value
+
+
+def table(models: list[ModelInfo], *, show_paths: bool = True) -> None:
     made = derived_by_base(models)
     tables.show([
         {
@@ -46,25 +64,28 @@ def table(models: list[ModelInfo]) -> None:
             "Size": tables.human_size(m.size_bytes), "Context length": m.context_length,
             "Chat template": "yes" if m.has_chat_template else "no",
             "Price per 1k tokens (in / out)": _price(m),
-            "Came from": m.source, "Made from it": ", ".join(made.get(m.name, [])),
+            "Came from": m.source if show_paths else hide_paths(m.source), "Made from it": ", ".join(made.get(m.name, [])),
             "Registered": m.created_at.strftime("%Y-%m-%d %H:%M"), "By": m.created_by,
         }
         for m in models
     ])
 
 
-def details(model: ModelInfo, derived: list[ModelInfo]) -> None:
+def details(model: ModelInfo, derived: list[ModelInfo], *, show_paths: bool = True) -> None:
+    """`show_paths`: admins and data scientists see where a model lives on the server; viewers do not."""
+    shown = (lambda value: value) if show_paths else hide_paths
     left, right = st.columns(2)
     with left:
-        st.markdown("**Where it lives**")
-        st.code(model.path or model.info.get("base_url") or "(remote)", language="text")
+        if show_paths:
+            st.markdown("**Where it lives**")
+            st.code(model.path or model.info.get("base_url") or "(remote)", language="text")
         st.markdown("**Where it came from**")
-        st.text(model.source + (f"\nBase model: {model.base_model}" if model.base_model else ""))
+        st.text(shown(model.source) + (f"\nBase model: {model.base_model}" if model.base_model else ""))
         st.markdown("**What was made from it**")
         st.text("\n".join(f"{m.name} ({registry.KIND_LABELS.get(m.kind, m.kind)})" for m in derived) or "Nothing yet.")
     with right:
         st.markdown("**Configuration**")
-        st.json(model.info, expanded=True)
+        st.json(shown(model.info), expanded=True)
 
 
 REMOVING = "models.removing"  # the name whose removal the dialog asks about
