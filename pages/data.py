@@ -4,8 +4,18 @@ import streamlit as st
 from core.governance.roles import Permission
 from workbench import auth
 
-# The role check runs before the data modules load, so a refusal never depends on them.
-actor = auth.require_page(Permission.VIEW_DATA_ROWS)
+# The role check runs before the data modules load, so a refusal never depends on them. Viewers (managers) get
+# the read-only catalogue: names and sizes, never rows.
+actor = auth.require_page(Permission.VIEW_DASHBOARDS)
+if not actor.can(Permission.VIEW_DATA_ROWS):
+    from core.data import versions
+    from workbench import services
+    from workbench.ui import data_view, errors
+
+    st.header("Data")
+    with errors.shown_to_user():
+        data_view.catalogue(versions.list_datasets(services.store(), actor=actor))
+    st.stop()
 
 from core.data import export, ingest, overlap, pii, profile, redact, transform, versions  # noqa: E402
 from core.models import registry  # noqa: E402

@@ -28,7 +28,8 @@ class PageSpec:
 
 PAGES = (
     PageSpec("home.py", "Home", "home", "Workbench", ":material/home:", None),
-    PageSpec("data.py", "Data", "data", "Build", ":material/dataset:", Permission.VIEW_DATA_ROWS),
+    # Viewers get a read-only catalogue (names and sizes, no rows); annotators do not see datasets.
+    PageSpec("data.py", "Data", "data", "Build", ":material/dataset:", Permission.VIEW_DASHBOARDS),
     PageSpec("models.py", "Models", "models", "Build", ":material/model_training:", Permission.VIEW_MODELS),
     PageSpec("prompts.py", "Prompts", "prompts", "Build", ":material/edit_note:", Permission.RUN_INFERENCE),
     PageSpec("compare.py", "Compare", "compare", "Build", ":material/compare:", Permission.RUN_INFERENCE),

@@ -29,7 +29,7 @@ PAGES_BY_ROLE = {
     Role.ADMIN: {"home", "data", "models", "prompts", "compare", "pipelines", "finetune", "admin", "account"},
     Role.DATA_SCIENTIST: {"home", "data", "models", "prompts", "compare", "pipelines", "finetune", "account"},
     Role.ANNOTATOR: {"home", "account"},
-    Role.VIEWER: {"home", "models", "finetune", "account"},
+    Role.VIEWER: {"home", "data", "models", "finetune", "account"},
 }
 # The heading each page opens with. Home's title is the app's name, as on the login form: its greeting tells
 # the two apart.

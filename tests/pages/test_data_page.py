@@ -174,3 +174,18 @@ def test_a_profile_shows_readable_format_and_plain_severity_words(data_page, mod
     assert metric.value == "Chat" and "Chat messages" in metric.proto.help
     alerts = next(df.value for df in app.dataframe if "Finding" in df.value.columns)
     assert set(alerts["Severity"]) <= {"High", "Medium", "Low"} and alerts["Severity"].iloc[0] == "High"
+
+
+def test_viewers_get_a_read_only_catalogue_of_names_and_sizes_without_rows(store, people):
+    seed_datasets(store, actor=SYSTEM)
+    app = AppTest.from_file(str(ROOT / "pages" / "data.py"), default_timeout=60)
+    app.session_state["auth.token"] = logins.log_in(store, name="vic", password=PASSWORD).token
+    app.run()
+    assert not app.exception and not app.error
+    [frame] = [df.value for df in app.dataframe]
+    assert set(frame["Dataset"]) == {d.name for d in versions.list_datasets(store, actor=SYSTEM)}
+    assert {"Rows", "Columns", "Size", "Versions"} <= set(frame.columns)
+    assert not app.button and not app.selectbox  # nothing to open, import, profile or export
+    annotator = AppTest.from_file(str(ROOT / "pages" / "data.py"), default_timeout=60)
+    annotator.session_state["auth.token"] = logins.log_in(store, name="ann", password=PASSWORD).token
+    assert "Not authorised" in annotator.run().error[0].value

@@ -8,7 +8,7 @@ from pathlib import Path, PurePath
 import streamlit as st
 
 from core.data import pii
-from core.data.versions import VersionInfo
+from core.data.versions import DatasetInfo, VersionInfo
 from core.models.files import TOKENIZER_FILES
 from core.models.registry import ModelInfo
 from workbench.ui import tables
@@ -132,3 +132,20 @@ def made_message(made, *, verb: str = "Made") -> str:
         return f"Nothing to change: {', '.join(inert(v.ref) for v in made.versions)} already holds this content."
     return (f"{verb} " + ", ".join(f"{inert(v.ref)} ({v.rows:,} rows)" for v in made.versions)
             + (f"; {made.removed:,} rows removed." if made.removed else "."))
+
+
+def catalogue(datasets: list[DatasetInfo]) -> None:
+    """Read-only: what each dataset is and how big, without a row of its content (for viewers)."""
+    st.caption("The datasets the workbench holds, read-only: names and sizes, never their rows.")
+    if not datasets:
+        st.info("No dataset has been imported yet.")
+        return
+    tables.show([
+        {"Dataset": d.name, "Description": d.description or "", "Versions": d.versions,
+         "Latest": d.latest.ref if d.latest else "", "Rows": d.latest.rows if d.latest else 0,
+         "Columns": len(d.latest.columns) if d.latest else 0,
+         "Size": tables.human_size(d.latest.size_bytes) if d.latest else "",
+         "Updated": d.latest.created_at.strftime("%Y-%m-%d %H:%M") if d.latest else "",
+         "By": d.latest.created_by if d.latest else d.created_by}
+        for d in datasets
+    ])
