@@ -4,7 +4,7 @@ import streamlit as st
 from core import overview
 from core.governance.roles import Permission, Role
 from workbench import auth, services
-from workbench.ui import errors, kpi_view, links, tables
+from workbench.ui import errors, feedback_view, kpi_view, links, tables
 from workbench.ui.alerts_view import show_alerts
 from workbench.ui.text import inert
 
@@ -23,7 +23,7 @@ with errors.shown_to_user():
                 links.page_link(tile.page, f"Open {tile.page.capitalize()}")
 
     if actor.role is Role.ANNOTATOR:
-        st.info("Annotation queues assigned to you will be listed here when a data scientist sends model outputs for rating.")
+        feedback_view.queue_summary(store, actor)
     if actor.role is Role.VIEWER:
         kpi_view.home_summary(store, actor)
     if actor.can(Permission.VIEW_DASHBOARDS):  # admins, data scientists, viewers

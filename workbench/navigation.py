@@ -35,6 +35,8 @@ PAGES = (
     PageSpec("compare.py", "Compare", "compare", "Build", ":material/compare:", Permission.RUN_INFERENCE),
     PageSpec("pipelines.py", "Pipelines", "pipelines", "Build", ":material/schema:", Permission.RUN_INFERENCE),
     PageSpec("finetune.py", "Fine-tune", "finetune", "Build", ":material/tune:", Permission.VIEW_DASHBOARDS),
+    PageSpec("feedback.py", "Feedback", "feedback", "Build", ":material/reviews:", Permission.VIEW_DASHBOARDS),
+    PageSpec("annotate.py", "Annotate", "annotate", "Workbench", ":material/rate_review:", Permission.ANNOTATE),
     PageSpec("events.py", "Events", "events", "Operate", ":material/receipt_long:", Permission.VIEW_EVENTS),
     PageSpec("kpi.py", "KPIs", "kpi", "Operate", ":material/monitoring:", Permission.VIEW_DASHBOARDS),
     PageSpec("monitoring.py", "Monitoring", "monitoring", "Operate", ":material/troubleshoot:", Permission.VIEW_DASHBOARDS),

@@ -298,3 +298,12 @@ def delete_project(store: Store, *, actor: Actor, project: str | int) -> Project
 def count_projects(store: Store) -> int:
     with store.read() as session:
         return session.exec(select(func.count()).select_from(AnnotationProject)).one()
+
+
+def list_annotators(store: Store, *, actor: Actor) -> list[str]:
+    """Active accounts that may rate, to pick a project's annotators from."""
+    require(actor, Permission.MANAGE_FEEDBACK)
+    raters = [r.value for r in Role if Actor(name="", role=r).can(Permission.ANNOTATE)]
+    with store.read() as session:
+        return list(session.exec(select(User.name).where(col(User.role).in_(raters), User.active == True)  # noqa: E712
+                                 .order_by(User.name)).all())

@@ -95,3 +95,29 @@ def lineage_graph(lineage: dict) -> None:
     figure.update_layout(height=120 + 60 * max(len(m) for m in rows.values()), margin=dict(t=20, b=10, l=10, r=10),
                          xaxis=dict(visible=False), yaxis=dict(visible=False))
     st.plotly_chart(figure, width="stretch")
+
+
+def feedback_leaderboard(board: pd.DataFrame) -> None:
+    """Bradley-Terry scores with their bootstrap intervals, best on top."""
+    if board.empty:
+        return
+    frame = board.assign(Model=board["Model"].map(_plain), below=board["Score"] - board["95% low"],
+                         above=board["95% high"] - board["Score"])
+    figure = px.scatter(frame, x="Score", y="Model", error_x="above", error_x_minus="below",
+                        title="Leaderboard (Bradley-Terry, 95% interval)")
+    figure.update_yaxes(categoryorder="array", categoryarray=list(frame["Model"])[::-1], title=None)
+    figure.update_layout(height=120 + 40 * len(frame), margin=dict(t=40, b=10, l=10, r=10))
+    st.plotly_chart(figure, width="stretch")
+
+
+def feedback_scores(frame: pd.DataFrame) -> None:
+    """Mean score per model / prompt version and question, with bootstrap intervals."""
+    if frame.empty:
+        return
+    data = frame.assign(group=frame["Model / prompt"].map(_plain), below=frame["Mean"] - frame["95% low"],
+                        above=frame["95% high"] - frame["Mean"])
+    figure = px.bar(data, x="Mean", y="group", color="Question", barmode="group", orientation="h",
+                    error_x="above", error_x_minus="below", title="Scores (95% bootstrap interval)",
+                    labels={"group": "Model / prompt"})
+    figure.update_layout(height=140 + 36 * len(data), margin=dict(t=40, b=10, l=10, r=10))
+    st.plotly_chart(figure, width="stretch")
