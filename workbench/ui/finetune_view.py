@@ -389,9 +389,17 @@ def log_tail(path: Path, lines: int = 30, max_bytes: int = 64_000) -> str | None
 
 
 def log_view(job: JobInfo) -> None:
-    tail = log_tail(job.log_path)
-    st.caption(f"Last log lines (`workbench jobs logs {job.id}` prints all of them)")
-    st.code(tail if tail else "(nothing logged yet)", language="text")
+    from core.finetune.logview import readable_lines
+
+    raw = log_tail(job.log_path, lines=2000, max_bytes=256_000)
+    view = readable_lines(raw or "", last=30)
+    st.caption(f"The log's last steps, evaluations, checkpoints, messages and warnings that matter"
+               + (f" ({view.hidden:,} lines of library warnings and progress bars left out)" if view.hidden else "")
+               + f"; `workbench jobs logs {job.id}` prints the whole log.")
+    st.code(view.text or "(nothing logged yet)", language="text")
+    if raw:
+        with st.expander("Raw log (last 200 lines)", icon=":material/notes:"):
+            st.code(log_tail(job.log_path, lines=200), language="text")
 
 
 FINAL_METRICS = (("train_loss", "Training loss", "{:.4f}"), ("eval_loss", "Eval loss", "{:.4f}"),
