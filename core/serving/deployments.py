@@ -22,7 +22,7 @@ from core.storage.tables import Deployment, DeploymentVersion, utcnow
 
 # Generation defaults a version may set; a request's own value wins.
 DEFAULT_KEYS = {"temperature": float, "top_p": float, "max_tokens": int, "seed": int, "stop": list}
-ARMS = ("current", "candidate", "fallback")
+ARMS = ("primary", "candidate", "fallback")
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ class Resolved:
     """What serves one request that named a deployment."""
 
     version: VersionInfo
-    arm: str  # current or candidate
+    arm: str  # primary (the serving version) or candidate
 
 
 def _info(session: Session, row: Deployment) -> DeploymentInfo:
@@ -284,7 +284,7 @@ def resolve(store: Store, name: str, user: str | None = None) -> Resolved | None
         row = session.exec(select(Deployment).where(Deployment.name == name)).first()
         if row is None or row.current_version is None:
             return None
-        arm, number = "current", row.current_version
+        arm, number = "primary", row.current_version
         if row.candidate_version is not None and row.candidate_weight > 0:
             share = user_share(user) if user else random.random()
             if share < row.candidate_weight:

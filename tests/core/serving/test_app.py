@@ -81,7 +81,7 @@ def test_completions_and_a_deployment_named_as_the_model(served):
     reply = served.client().chat.completions.create(model="bot", messages=QUESTION, user="someone")
     assert reply.usage.completion_tokens <= 6  # the version's default max_tokens
     event = _event_for(served, reply.id)
-    assert (event.deployment, event.deployment_version, event.arm, event.model) == ("bot", 1, "current", CHAT)
+    assert (event.deployment, event.deployment_version, event.arm, event.model) == ("bot", 1, "primary", CHAT)
 
 
 def test_embeddings_of_the_bundled_minilm(served):

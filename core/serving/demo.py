@@ -1,0 +1,26 @@
+"""Demo deployment: "support-bot" on the bundled chat model. Version 1 uses the first ticket-reply template,
+version 2 the one labelled production (with shorter answers) and serves; the event simulator's traffic names both."""
+from __future__ import annotations
+
+from core.governance.roles import Actor
+from core.models import bundled, registry
+from core.serving import deployments
+from core.storage.db import Store
+
+DEPLOYMENT = "support-bot"
+
+
+def seed_deployment(store: Store, *, actor: Actor) -> bool:
+    """Makes the demo deployment unless one of that name exists; True when made."""
+    if deployments.is_deployment(store, DEPLOYMENT) or not registry.is_registered(store, bundled.DEFAULT_CHAT_MODEL):
+        return False
+    model = bundled.DEFAULT_CHAT_MODEL
+    deployments.create_version(store, actor=actor, name=DEPLOYMENT, model=model, template="ticket-reply@1",
+                               defaults={"temperature": 0.0, "max_tokens": 200},
+                               note="First support bot: the first ticket-reply template.")
+    second = deployments.create_version(store, actor=actor, name=DEPLOYMENT, model=model,
+                                        template="ticket-reply@production",
+                                        defaults={"temperature": 0.0, "max_tokens": 120},
+                                        note="Product persona and priority in the prompt; shorter answers.")
+    deployments.promote(store, actor=actor, name=DEPLOYMENT, version=second.version)
+    return True
