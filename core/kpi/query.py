@@ -243,18 +243,41 @@ def _sqlite_percentiles(store: Store, *, filters: KpiFilter, keys: dict, column:
     return found
 
 
+SOURCES = ("auto", "events", "rollups")
+
+
 def compute_kpis(store: Store, *, actor: Actor, filters: KpiFilter = KpiFilter(), by: str | None = None,
-                 every: str | None = None, kpis: list[str] | None = None) -> KpiReport:
-    """The KPIs of the events that match `filters`: overall, per value of `by`, and per day or week."""
+                 every: str | None = None, kpis: list[str] | None = None, source: str = "auto") -> KpiReport:
+    """The KPIs of the events that match `filters`: overall, per value of `by`, and per day or week.
+
+    source "auto" answers from the hourly rollups where they fit (percentiles then come from sketches, within 1%)
+    and from the events otherwise; "events" always scans the events (exact percentiles).
+    """
     require(actor, Permission.VIEW_DASHBOARDS)
+    if source not in SOURCES:
+        raise InvalidInput(f"'{source}' is not a KPI source; choose auto or events.")
     names = [registry.get_kpi(name).name for name in kpis] if kpis else list(registry.KPIS)
     postgres = store.engine.dialect.name == "postgresql"
-    overall_rows = aggregate(store, filters=filters)
+    if by:
+        field_expression(by)
+    if every:
+        bucket_expression(every, postgres)
+    from core.kpi import rollups
+
+    # One source for the whole report, so its percentiles are all exact or all from sketches.
+    used_rollups = source != "events" and rollups.plan(filters, by) is not None
+
+    def views(view_by, view_every, keys):
+        if used_rollups:
+            return rollups.aggregate(store, filters=filters, by=view_by, every=view_every)
+        return aggregate(store, filters=filters, keys=keys)
+
+    overall_rows = views(None, None, {})
     overall = registry.compute_all(overall_rows[0][1], names) if overall_rows else \
         registry.compute_all(_empty(), names)
     groups = []
     if by:
-        for key, values in aggregate(store, filters=filters, keys={by: field_expression(by)}):
+        for key, values in views(by, None, {by: field_expression(by)}):
             groups.append({"by": {by: key[0]}, "kpis": registry.compute_all(values, names)})
         groups.sort(key=lambda g: (-(g["kpis"].get("requests") or 0), str(g["by"][by])))
     series = []
@@ -262,14 +285,16 @@ def compute_kpis(store: Store, *, actor: Actor, filters: KpiFilter = KpiFilter()
         keys = {"period": bucket_expression(every, postgres)}
         if by:
             keys[by] = field_expression(by)
-        for key, values in aggregate(store, filters=filters, keys=keys):
+        for key, values in views(by, every, keys):
             entry = {"period": str(key[0])[:10]}
             if by:
                 entry["by"] = {by: key[1]}
             entry["kpis"] = registry.compute_all(values, names)
             series.append(entry)
         series.sort(key=lambda s: (s["period"], str(s.get("by"))))
-    return KpiReport(filters=filters, by=by, every=every, overall=overall, groups=groups, series=series)
+    method = "sketch (each within 1% of the exact value)" if used_rollups else PERCENTILE_METHOD
+    return KpiReport(filters=filters, by=by, every=every, overall=overall, groups=groups, series=series,
+                     percentiles=method)
 
 
 def _empty() -> dict:

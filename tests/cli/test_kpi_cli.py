@@ -36,7 +36,10 @@ def test_show_prints_overall_groups_and_series_as_json(home):
     assert all(set(s) == {"period", "by", "kpis"} and KPI_NAMES <= set(s["kpis"]) for s in result["series"])
     assert {s["period"] for s in result["series"]} <= {f"2026-11-{d:02d}" for d in range(2, 9)}
     text = run("kpi", "show", "--by", "model", home=home)
-    assert text.returncode == 0 and "latency_p95_s" in text.stdout and "Percentiles: exact." in text.stdout
+    assert text.returncode == 0 and "latency_p95_s" in text.stdout
+    assert "Percentiles: sketch (each within 1% of the exact value)." in text.stdout, "from the hourly rollups"
+    exact = run("kpi", "show", "--by", "model", "--exact", home=home)
+    assert exact.returncode == 0 and "Percentiles: exact." in exact.stdout
 
 
 def test_compare_targets_check_and_export(home, tmp_path):

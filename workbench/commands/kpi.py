@@ -40,7 +40,7 @@ def cmd_show(args) -> int:
     store = cli._store()
     names = [n.strip() for n in args.kpis.split(",")] if args.kpis else None
     report = query.compute_kpis(store, actor=cli._actor(args, store), filters=_filters(args), by=args.by,
-                                every=args.every, kpis=names)
+                                every=args.every, kpis=names, source="events" if args.exact else "auto")
     if args.json:
         cli._print_json(report.to_dict())
         return 0
@@ -194,6 +194,8 @@ def register(commands, add) -> None:
     show = add(sub, "show", cmd_show, "KPIs overall, per group (--by) and per day or week (--every).")
     _filter_options(show)
     show.add_argument("--kpis", metavar="NAMES", help="Comma-separated KPI names (default: all).")
+    show.add_argument("--exact", action="store_true",
+                      help="Scan the events for exact percentiles instead of the hourly rollups' sketches (slower).")
     compare = add(sub, "compare", cmd_compare,
                   "Period over period (default) or two versions of a deployment, with significance markers.")
     _filter_options(compare, by=False)

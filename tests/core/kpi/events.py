@@ -21,6 +21,7 @@ def make_events(n: int = 600, *, seed: int = 7, days: int = 14, start: datetime 
         ok = status == "ok"
         guard = [{"guard": "pii", "stage": "output", "action": "redact", "span": [0, 4]}] if rng.random() < 0.05 else None
         events.append(EventIn(
+            event_id=f"evt_{seed:04d}{i:020d}",
             model=rng.choice(["small", "large"]),
             input=[{"role": "user", "content": f"secret prompt {i}"}],
             output=f"secret answer {i}" if ok else None,
