@@ -615,6 +615,51 @@ class KpiTarget(SQLModel, table=True):
     updated_by: str = Field(max_length=64)
 
 
+class KpiRollup(SQLModel, table=True):
+    """Sums of one hour of events per model x deployment x version x application, for all traffic (key "") and
+    per value of each metadata key; latencies as mergeable log-bucket sketches (core/kpi/rollups.py)."""
+
+    __table_args__ = (
+        Index("ix_kpirollup_cell", "key", "hour", "model", "deployment", "deployment_version", "application",
+              "value", unique=True),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    hour: datetime
+    model: str = Field(max_length=128)  # "" stands for none in every dimension, -1 for no version
+    deployment: str = Field(max_length=128)
+    deployment_version: int
+    application: str = Field(max_length=128)
+    key: str = Field(max_length=128)  # "" for all traffic, else a metadata key
+    value: str = Field(max_length=256)
+    requests: int = 0
+    errors: int = 0
+    rate_limited: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float = 0.0
+    cost_n: int = 0
+    feedback_count: int = 0
+    thumbs_up: int = 0
+    score_sum: float = 0.0
+    guard_incidents: int = 0
+    latency_n: int = 0
+    latency_sum: float = 0.0
+    ttft_n: int = 0
+    ttft_sum: float = 0.0
+    latency_sketch: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # bucket -> count
+    ttft_sketch: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class KpiRollupState(SQLModel, table=True):
+    """How far the rollups have read: the last event row id and the last audited feedback change."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    last_event_id: int = 0
+    last_audit_id: int = 0
+    refreshed_at: datetime = Field(default_factory=utcnow)
+
+
 class AnnotationProject(SQLModel, table=True):
     """Human feedback: model outputs from one source, a rating schema, guidelines and who rates (core/feedback)."""
 
