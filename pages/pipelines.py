@@ -11,6 +11,8 @@ from core import pipelines  # noqa: E402
 from core.data import versions as datasets  # noqa: E402
 from core.errors import NotFound  # noqa: E402
 from core.inference.generate import GenerationSettings  # noqa: E402
+from core.jobs import actions, queue  # noqa: E402
+from core.pipelines import jobs as pipeline_jobs  # noqa: E402
 from workbench import services  # noqa: E402
 from workbench.ui import errors  # noqa: E402
 from workbench.ui import pipelines_view as view  # noqa: E402
@@ -113,17 +115,49 @@ else:
                                         help="For every generate step that does not set its own.")
     temperature = temp_col.number_input("Temperature", 0.0, 2.0, 0.0, 0.1, key="pipelines.temperature",
                                         help="0 means greedy decoding: the same answers every run.")
-    if st.button(f"Run over {version.ref}", type="primary", key="pipelines.start"):
-        bar = st.progress(0.0, text="Starting...")
+    busy = "pipelines.job_id" in st.session_state
+    if st.button(f"Run over {version.ref}", type="primary", key="pipelines.start", disabled=busy,
+                 help="One pipeline run at a time: wait for the running one or cancel it." if busy else None):
         with errors.shown_to_user():
             settings = GenerationSettings(max_new_tokens=int(max_new_tokens), temperature=float(temperature))
-            run = pipelines.run_pipeline(store, actor=actor, name=chosen, dataset_version=version.ref, rows=int(rows),
-                                         settings=settings,
-                                         progress=lambda share, message: bar.progress(share, text=inert(message)))
-            st.session_state["pipelines.run_id"] = run.id
-            (st.success if run.status == "succeeded" else st.warning)(
-                f"Run {run.id}: {run.status} over {run.rows} row(s) of {inert(run.dataset_version)}.")
-        bar.empty()
+            job = pipeline_jobs.submit_pipeline_run(store, actor=actor, name=chosen, dataset_version=version.ref,
+                                                    rows=int(rows), settings=settings)
+            st.session_state["pipelines.job_id"] = job.id
+            st.rerun()
+
+
+@st.fragment(run_every=2)
+def watch(job_id: int) -> None:
+    """The running pipeline job: progress, the step it is on, Cancel; the results open when it ends."""
+    with errors.shown_to_user():
+        job = actions.get(store, actor=actor, job_id=job_id)
+        progress = actions.progress(job)
+        note = f" · {inert(progress.note)}" if progress.note else ""
+        st.progress(progress.fraction, text=f"Job {job.id} {job.status}: {progress.fraction:.0%}{note}")
+        if job.status in queue.FINISHED:
+            st.session_state.pop("pipelines.job_id", None)
+            made = (job.result or {}).get("pipeline_run")
+            if made:
+                st.session_state["pipelines.open_run"] = made
+            st.session_state["pipelines.job_flash"] = (job.status, made, job.error)
+            st.rerun(scope="app")
+        if actions.can_cancel(job) and st.button("Cancel this run", key=f"pipelines.cancel.{job.id}"):
+            actions.cancel(store, actor=actor, job_id=job.id)
+            st.rerun()
+
+
+running = pipeline_jobs.active_job(store, actor=actor)
+if running is not None:
+    st.session_state["pipelines.job_id"] = running.id
+if "pipelines.job_id" in st.session_state:
+    watch(st.session_state["pipelines.job_id"])
+status, made, error = st.session_state.pop("pipelines.job_flash", (None, None, None))
+if made:
+    finished = pipelines.get_run(store, actor=actor, run_id=made)
+    (st.success if finished.status == "succeeded" else st.warning)(
+        f"Run {finished.id}: {finished.status} over {finished.rows} row(s) of {inert(finished.dataset_version)}.")
+elif status:
+    st.warning(f"The pipeline job {inert(status)}" + (f": {inert(error)}" if error else "."))
 
 st.subheader("Results")
 runs = pipelines.list_runs(store, actor=actor, name=chosen)
@@ -131,6 +165,9 @@ if not runs:
     st.info("No run of this pipeline yet: choose a dataset version and the rows above, then press Run.")
     st.stop()
 labels = {r.id: view.run_label(r) for r in runs}
+opened = st.session_state.pop("pipelines.open_run", None)
+if opened in labels:
+    st.session_state["pipelines.run_id"] = opened
 if st.session_state.get("pipelines.run_id") not in labels:
     st.session_state.pop("pipelines.run_id", None)
 run_id = st.selectbox("Run", list(labels), format_func=labels.get, key="pipelines.run_id")

@@ -7,6 +7,7 @@ from core import pipelines
 from core.data import versions
 from core.governance import logins
 from core.governance.roles import SYSTEM
+from core.jobs import actions
 from core.models.bundled import DEFAULT_CHAT_MODEL as CHAT
 from core.prompts import templates
 from tests.conftest import PASSWORD
@@ -105,6 +106,13 @@ def test_build_save_run_and_read_the_steps_side_by_side(ready):
     app.number_input(key="pipelines.max_new_tokens").set_value(12)
     _button(app, "Run over notes@1").click().run()
     assert not app.exception and not app.error, [e.value for e in app.error]
+    job_id = app.session_state["pipelines.job_id"]
+    assert _button(app, "Run over notes@1").disabled, "a second click must not start a second run"
+    done = actions.wait(ready, actor=SYSTEM, job_id=job_id, timeout_s=600, poll_s=0.3)
+    assert done.status == "succeeded", (done.error, actions.logs(ready, actor=SYSTEM, job_id=job_id)[-3000:])
+    app.run()
+    assert not app.exception and not app.error, [e.value for e in app.error]
+    assert any(s.value.startswith("Run ") and "succeeded" in s.value for s in app.success), [(e.type, e.value) for k in ("success", "warning", "info") for e in getattr(app, k)]
     [run] = pipelines.list_runs(ready, actor=SYSTEM, name="chain")
     assert run.status == "succeeded" and run.rows == 2
     outputs = next(df.value for df in app.dataframe if "difficulty value" in df.value.columns)
