@@ -1,5 +1,5 @@
 # The two commands: `make run` and `make test`. Both set up first (idempotent).
-.PHONY: setup run test test-fast bench-profile
+.PHONY: setup run test test-fast bench-profile bench-drift
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -27,3 +27,11 @@ test-fast: setup
 
 bench-profile: setup .venv-bench/.ready
 	.venv/bin/python bench/profile.py $(BENCH_ARGS)
+
+.venv-bench-drift/.ready:
+	python3 -m venv .venv-bench-drift
+	.venv-bench-drift/bin/python -m pip install -q evidently "pandas<3" pyarrow
+	touch $@
+
+bench-drift: setup .venv-bench-drift/.ready
+	.venv/bin/python bench/drift.py $(BENCH_ARGS)

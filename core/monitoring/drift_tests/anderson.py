@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import warnings
 
-from scipy import stats
-
 from core.monitoring.drift_tests import register
 from core.monitoring.drift_tests.base import DriftResult, fmt, numbers
 
@@ -12,6 +10,8 @@ from core.monitoring.drift_tests.base import DriftResult, fmt, numbers
 @register("anderson", label="Anderson-Darling (k-sample)", kinds=("numeric",), score="p_value", threshold=0.05,
           help="Drift when the p-value is below the threshold; scipy caps p-values to 0.001-0.25.")
 def anderson(reference, current, *, threshold: float) -> DriftResult:
+    from scipy import stats
+
     ref, cur = numbers(reference, "reference"), numbers(current, "current")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # scipy warns when it caps the p-value at 0.001 or 0.25

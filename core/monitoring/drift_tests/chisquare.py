@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
-
 from core.monitoring.drift_tests import register
 from core.monitoring.drift_tests.base import DriftResult, aligned_counts, fmt
 
@@ -11,6 +9,8 @@ from core.monitoring.drift_tests.base import DriftResult, aligned_counts, fmt
 @register("chisquare", label="Chi-square", kinds=("categorical",), score="p_value", threshold=0.05,
           help="Drift when the category mix differs with p below the threshold; suited to ~1,000 values or fewer.")
 def chisquare(reference, current, *, threshold: float) -> DriftResult:
+    from scipy import stats
+
     labels, ref, cur = aligned_counts(reference, current)
     if len(labels) < 2:
         statistic, p_value = 0.0, 1.0
