@@ -55,3 +55,17 @@ def test_errors_are_one_line(store, home):
     assert result.returncode == 2 and result.stderr.startswith("error: There is no evaluation suite 'missing'")
     bad = run("eval", "suites", "create", "s", "--cases", "nope.jsonl", home=home)
     assert bad.returncode == 2 and "does not exist" in bad.stderr
+
+
+def test_model_card_export_and_gate_listing(store, home, tmp_path):
+    from core.models import registry
+
+    registry.register_model(store, actor=SYSTEM, name="helper", kind="openai", task="chat", source="http://x")
+    out = tmp_path / "card.html"
+    result = run("eval", "card", "helper", "--intended-use", "Support replies.", "--format", "html", "--out",
+                 str(out), home=home)
+    assert result.returncode == 0, result.stderr
+    assert "<h1>Model card: helper</h1>" in out.read_text() and "Support replies." in out.read_text()
+    assert json.loads(run("eval", "gate", "list", "--json", home=home).stdout) == []
+    denied = run("--user", "nobody", "eval", "gate", "override", "1", "--reason", "because I say so", home=home)
+    assert denied.returncode == 2

@@ -264,6 +264,154 @@ def cmd_cancel(args) -> int:
     return 0
 
 
+def _rules(args):
+    from core.evaluation.gates import GateRules
+
+    return GateRules(max_pass_rate_drop=None if args.no_pass_rate else args.max_drop, confidence=args.confidence,
+                     safety_regressions=None if args.no_safety else args.safety_regressions,
+                     min_judge_win_rate=None if args.no_judge else args.min_win_rate)
+
+
+def _print_gate(result, as_json: bool) -> None:
+    cli = _cli()
+    if as_json:
+        cli._print_json(result.to_dict())
+        return
+    state = "PASSED" if result.passed else ("FAILED, overridden by " + result.override_by if result.override_by
+                                            else "FAILED")
+    print(f"Gate result {result.id}: {state} — {result.candidate} vs {result.baseline} on {result.suite}")
+    for rule in result.rules:
+        print(f"  {'ok  ' if rule['passed'] else 'FAIL'} {rule['rule']}: {rule['detail']}")
+
+
+def cmd_gate_set(args) -> int:
+    from core.evaluation import gates
+
+    cli = _cli()
+    store = cli._store()
+    config = gates.set_gate(store, actor=cli._actor(args, store), deployment=args.deployment, suite=args.suite,
+                            rules=_rules(args), judge=args.judge)
+    cli._print_json(config.to_dict()) if args.json else print(
+        f"Promotions of {config.deployment} now pass the gate on {config.suite} first.")
+    return 0
+
+
+def cmd_gate_run(args) -> int:
+    from core.evaluation import gates
+
+    cli = _cli()
+    store = cli._store()
+    result = gates.run_gate(store, actor=cli._actor(args, store), suite=args.suite, candidate=args.candidate,
+                            baseline=args.baseline, rules=_rules(args), judge=args.judge, settings=_settings(args))
+    _print_gate(result, args.json)
+    return 0 if result.passed else 1
+
+
+def cmd_gate_list(args) -> int:
+    from core.evaluation import gates
+
+    cli = _cli()
+    store = cli._store()
+    found = gates.list_results(store, actor=cli._actor(args, store), deployment=args.deployment)
+    if args.json:
+        cli._print_json([r.to_dict() for r in found])
+    else:
+        cli._print_table([{"id": r.id, "candidate": r.candidate, "baseline": r.baseline, "suite": r.suite,
+                           "passed": r.passed, "override": r.override_by or "", "at": f"{r.created_at:%Y-%m-%d %H:%M}"}
+                          for r in found])
+    return 0
+
+
+def cmd_gate_override(args) -> int:
+    from core.evaluation import gates
+
+    cli = _cli()
+    store = cli._store()
+    _print_gate(gates.override_gate(store, actor=cli._actor(args, store), result_id=args.result, reason=args.reason),
+                args.json)
+    return 0
+
+
+def cmd_slice(args) -> int:
+    from core.evaluation import bias
+
+    cli = _cli()
+    store = cli._store()
+    report = bias.slice_run(store, actor=cli._actor(args, store), run_id=args.run, model=args.model, by=args.by,
+                            check=args.check, use="value" if args.mean else "passed")
+    if args.json:
+        cli._print_json(report.to_dict())
+    else:
+        print(f"{report.metric} by {report.by}: largest difference {report.difference}, ratio {report.ratio}")
+        cli._print_table(report.groups)
+    return 0
+
+
+def cmd_counterfactual(args) -> int:
+    from core.evaluation import bias
+
+    cli = _cli()
+    swaps = None
+    if args.swaps:
+        try:
+            swaps = [tuple(pair) for pair in json.loads(_read(args.swaps, "swaps"))]
+        except (ValueError, TypeError):
+            raise InvalidInput("The swaps file must be a JSON list of [term, term] pairs.") from None
+    store = cli._store()
+    report = bias.run_counterfactual(store, actor=cli._actor(args, store), suite=args.suite, model=args.model,
+                                     swaps=swaps, settings=_settings(args))
+    if args.json:
+        cli._print_json(report.to_dict())
+    else:
+        print(f"{report.pairs} pairs: refusal changed {report.refusal_changed}, pass changed {report.pass_changed}, "
+              f"mean length change {report.mean_length_change}, mean sentiment change {report.mean_sentiment_change}")
+    return 0
+
+
+def cmd_card(args) -> int:
+    from core.governance import model_cards
+
+    cli = _cli()
+    store = cli._store()
+    actor = cli._actor(args, store)
+    if args.intended_use is not None or args.limitations is not None:
+        current = model_cards.build_card(store, actor=actor, model=args.model)
+        model_cards.set_card_text(store, actor=actor, model=args.model,
+                                  intended_use=current["intended_use"] if args.intended_use is None else args.intended_use,
+                                  limitations=current["limitations"] if args.limitations is None else args.limitations)
+    if args.deployment:
+        name, _, number = args.deployment.partition("@")
+        if not number.isdigit():
+            raise InvalidInput("Give the deployment version as NAME@N.")
+        card = model_cards.frozen_card(store, actor=actor, deployment=name, version=int(number))
+        if card is None:
+            raise InvalidInput(f"{args.deployment} has no frozen card yet; it is frozen when the version is promoted.")
+    else:
+        card = model_cards.build_card(store, actor=actor, model=args.model)
+    if args.json:
+        cli._print_json(card)
+        return 0
+    text = model_cards.to_html(card) if args.format == "html" else model_cards.to_markdown(card)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"Wrote {args.out}")
+    else:
+        print(text)
+    return 0
+
+
+def _rule_options(command) -> None:
+    command.add_argument("--max-drop", type=float, default=0.01,
+                         help="Largest pass-rate drop allowed vs the baseline, as a fraction (0.01 = 1 point).")
+    command.add_argument("--confidence", type=float, default=0.95)
+    command.add_argument("--safety-regressions", type=int, default=0, help="Safety-check regressions allowed.")
+    command.add_argument("--min-win-rate", type=float, default=0.5, help="Judge win rate to beat (pairwise judge).")
+    command.add_argument("--no-pass-rate", action="store_true", help="Switch the pass-rate rule off.")
+    command.add_argument("--no-safety", action="store_true", help="Switch the safety rule off.")
+    command.add_argument("--no-judge", action="store_true", help="Switch the judge win-rate rule off.")
+    command.add_argument("--judge", help="The judge model for rubric and pairwise checks.")
+
+
 def register(commands, add) -> None:
     cli = _cli()
     group = commands.add_parser("eval", help="Evaluation suites, runs and release gates.",
@@ -311,3 +459,41 @@ def register(commands, add) -> None:
     runs_list.add_argument("--suite", metavar="NAME[@VERSION]")
     cancel = add(sub, "cancel", cmd_cancel, "Cancel a queued or running evaluation.")
     cancel.add_argument("run", type=int)
+    gate = sub.add_parser("gate", help="Release gates.", description="Release gates.")
+    gate_sub = gate.add_subparsers(dest="gate_command", metavar="ACTION", parser_class=cli._Parser, required=True)
+    gate_set = add(gate_sub, "set", cmd_gate_set, "Make promotions of a deployment pass a gate on a suite first.")
+    gate_set.add_argument("deployment")
+    gate_set.add_argument("--suite", required=True)
+    _rule_options(gate_set)
+    gate_run = add(gate_sub, "run", cmd_gate_run, "Compare a candidate with a baseline on a suite (exit 1 if it fails).")
+    gate_run.add_argument("suite")
+    gate_run.add_argument("--candidate", required=True, help="A model, adapter or deployment:NAME@V.")
+    gate_run.add_argument("--baseline", required=True, help="A model, adapter or deployment:NAME@V.")
+    gate_run.add_argument("--max-new-tokens", type=int, default=128)
+    gate_run.add_argument("--temperature", type=float, default=0.0)
+    _rule_options(gate_run)
+    gate_list = add(gate_sub, "list", cmd_gate_list, "List gate results, newest first.")
+    gate_list.add_argument("--deployment")
+    override = add(gate_sub, "override", cmd_gate_override, "Let a failed gate through (admins; the reason is audited).")
+    override.add_argument("result", type=int)
+    override.add_argument("--reason", required=True)
+    slice_cmd = add(sub, "slice", cmd_slice, "A run's results for one model by a case variable (cohort).")
+    slice_cmd.add_argument("run", type=int)
+    slice_cmd.add_argument("--model", required=True)
+    slice_cmd.add_argument("--by", required=True, help="The case variable holding the cohort, e.g. segment.")
+    slice_cmd.add_argument("--check", help="A check's label (default: the case pass rate).")
+    slice_cmd.add_argument("--mean", action="store_true", help="The check's mean value instead of its pass rate.")
+    probe = add(sub, "counterfactual", cmd_counterfactual,
+                "Swap demographic terms in a suite's cases, answer both versions, report the changes.")
+    probe.add_argument("suite")
+    probe.add_argument("--model", required=True)
+    probe.add_argument("--swaps", help='A JSON file of [term, term] pairs (default: the built-in list).')
+    probe.add_argument("--max-new-tokens", type=int, default=128)
+    probe.add_argument("--temperature", type=float, default=0.0)
+    card = add(sub, "card", cmd_card, "A model's card (Markdown, HTML or JSON); edit its intended use and limitations.")
+    card.add_argument("model")
+    card.add_argument("--deployment", metavar="NAME@N", help="The card frozen when this deployment version was promoted.")
+    card.add_argument("--format", choices=("md", "html"), default="md")
+    card.add_argument("--out", help="Write to this file.")
+    card.add_argument("--intended-use", help="Set the intended-use text first.")
+    card.add_argument("--limitations", help="Set the limitations text first.")
