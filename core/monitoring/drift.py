@@ -71,8 +71,12 @@ class DriftReport:
 def available_fields(store: Store, source: Source, *, actor: Actor) -> dict[str, FieldSpec]:
     if isinstance(source, DatasetSource):
         _, kinds, text = dataset_columns(store, source, actor=actor)
-        found = {name: fields_mod.spec(name, dataset_columns=kinds) for name, kind in kinds.items()
-                 if kind in ("numeric", "categorical", "text") and name not in text.values()}
+        found = {}
+        for name, kind in kinds.items():
+            if kind not in ("numeric", "categorical", "text") or name in text.values():
+                continue
+            built_in = fields_mod.BUILT_IN.get(name)  # a column named like an event column (latency_s) is that field
+            found[name] = built_in if built_in and built_in.needs == name else fields_mod.spec(name, dataset_columns=kinds)
         for name, spec in fields_mod.BUILT_IN.items():
             if spec.needs in text and not name.endswith("_tokens"):
                 found[name] = spec

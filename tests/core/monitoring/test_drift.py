@@ -89,3 +89,18 @@ def test_only_those_who_manage_monitors_run_ad_hoc_drift(store):
     with pytest.raises(PermissionDenied):
         drift.compare_sources(store, actor=Actor(name="vic", role=Role.VIEWER), reference=parse_source("events"),
                               current=parse_source("events"))
+
+
+def test_a_dataset_reference_against_events_compares_the_fields_both_have(store, tmp_path):
+    log_traffic(store, days=8, shift_day=5)
+    rng = np.random.default_rng(5)  # seeded: not one of KS's 5% false alarms on the same distribution
+    frame = pd.DataFrame({"prompt": [f"I have a billing question: invoice refund card {i}" for i in range(400)],
+                          "latency_s": rng.gamma(2.0, 0.5, 400), "label": ["x"] * 400})
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    import_file(store, actor=SYSTEM, path=tmp_path / "train.csv", name="train")
+    report = drift.compare_sources(store, actor=SYSTEM, reference=parse_source("train"),
+                                   current=parse_source("events:2026-01-01..2026-01-05"))
+    by_field = {f.field: f for f in report.fields}
+    assert {"latency_s", "prompt_chars", "prompt"} <= set(by_field) and "label" not in by_field
+    assert not by_field["latency_s"].drift_detected and by_field["latency_s"].test == "ks"  # 400 reference rows
+    assert by_field["prompt"].drift_detected  # the events ask about claims and logins too
