@@ -67,14 +67,45 @@ class MonitorInfo:
         return data
 
 
+def proposed_reference(store: Store, *, actor: Actor, deployment: str) -> str | None:
+    """The dataset version the deployment's serving model was fine-tuned on, from the adapter's lineage (the
+    natural reference for its traffic); None when the model is not a fine-tune made here."""
+    from core.models import registry
+    from core.storage.tables import Deployment, DeploymentVersion
+
+    require(actor, Permission.VIEW_DASHBOARDS)
+    with store.read() as session:
+        row = session.exec(select(Deployment).where(Deployment.name == deployment)).first()
+        if row is None or row.current_version is None:
+            return None
+        version = session.exec(select(DeploymentVersion).where(DeploymentVersion.deployment_id == row.id,
+                                                               DeploymentVersion.version == row.current_version)).first()
+    if version is None or not registry.is_registered(store, version.model):
+        return None
+    with store.read() as session:
+        from core.storage.tables import RegisteredModel
+
+        model = session.exec(select(RegisteredModel).where(RegisteredModel.name == version.model)).first()
+    info = dict(model.info or {}) if model else {}
+    return info.get("dataset_version")
+
+
 def create_monitor(store: Store, *, actor: Actor, name: str, reference: str, fields: list[str],
                    window: str = "day", since: str | None = None, until: str | None = None,
                    deployment: str | None = None, application: str | None = None, model: str | None = None,
                    where: dict[str, str] | None = None, tests: dict[str, str] | None = None,
                    thresholds: dict[str, float] | None = None, min_windows: int = 1, schedule: str = "daily",
                    description: str | None = None) -> MonitorInfo:
-    """Saves a monitor; `reference` is NAME[@VERSION] or events:FROM..TO, the current side is always events."""
+    """Saves a monitor; `reference` is NAME[@VERSION], events:FROM..TO, or "lineage" (the dataset version the
+    deployment's model was fine-tuned on); the current side is always events."""
     require(actor, Permission.MANAGE_MONITORS)
+    if reference == "lineage":
+        if not deployment:
+            raise InvalidInput("A reference taken from the lineage needs --deployment.")
+        reference = proposed_reference(store, actor=actor, deployment=deployment) or ""
+        if not reference:
+            raise InvalidInput(f"The model serving {deployment} was not fine-tuned here, so its lineage names no "
+                               "dataset; give the reference as NAME@VERSION or events:FROM..TO.")
     name = (name or "").strip()
     if not name or len(name) > 128:
         raise InvalidInput("A monitor needs a name of 1 to 128 characters.")

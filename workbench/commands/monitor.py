@@ -267,7 +267,8 @@ def register(commands, add) -> None:
     _choices(drift)
     create = add(sub, "create", cmd_create, "Save a monitor: a reference against daily or weekly windows of events.")
     create.add_argument("name")
-    create.add_argument("--reference", required=True, metavar="REF", help="NAME, NAME@VERSION or events:FROM..TO.")
+    create.add_argument("--reference", required=True, metavar="REF", help="NAME, NAME@VERSION, events:FROM..TO, or "
+                        "lineage (the data the --deployment's model was fine-tuned on).")
     create.add_argument("--fields", required=True, help="Comma-separated fields to watch.")
     create.add_argument("--window", choices=("day", "week"), default="day")
     create.add_argument("--since", help="First day of the current windows (default: after the reference).")

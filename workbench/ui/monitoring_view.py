@@ -77,7 +77,8 @@ def create_form(store: Store, actor: Actor) -> None:
     with st.expander("New monitor"), st.form("monitoring.create"):
         name = st.text_input("Name")
         reference = st.text_input("Reference", placeholder="events:2026-01-01..2026-02-10 or DATASET@VERSION",
-                                  help="A dataset version (e.g. the fine-tuning data) or a range of events.")
+                                  help="A dataset version (e.g. the fine-tuning data), a range of events, or "
+                                       "`lineage`: the data the deployment's model was fine-tuned on.")
         fields = st.multiselect("Fields", sorted(BUILT_IN), default=["prompt_chars", "latency_s", "thumbs_up"],
                                 help="Metadata fields (meta.KEY) can be added from the CLI.")
         extra = st.text_input("Metadata fields", placeholder="meta.topic, meta.region")

@@ -99,3 +99,28 @@ def test_create_checks_its_input_and_delete_removes_runs_both_audited(store):
     assert monitors.list_monitors(store, actor=VIEWER) == []
     actions = [e.action for e in audit.list_events(store, actor=SYSTEM, filters=AuditFilter(target_type="monitor"))]
     assert actions == ["monitor.delete", "monitor.run", "monitor.create"]
+
+
+def test_the_reference_can_come_from_the_deployments_lineage(store, tmp_path):
+    import pandas as pd
+
+    from core.data.ingest import import_file
+    from core.storage.tables import Deployment, DeploymentVersion, RegisteredModel
+
+    pd.DataFrame({"prompt": ["How do I reset my password?"] * 5, "latency_s": [1.0] * 5}).to_csv(tmp_path / "t.csv",
+                                                                                               index=False)
+    import_file(store, actor=SYSTEM, path=tmp_path / "t.csv", name="support-train")
+    with store.write() as session:  # what a fine-tune (adapter lineage) and a deployment leave behind
+        session.add(RegisteredModel(name="support-lora", kind="adapter", task="chat", source="job 1",
+                                    info={"dataset_version": "support-train@1"}, created_by="dan"))
+        deployment = Deployment(name="support-bot", current_version=1, created_by="dan")
+        session.add(deployment)
+        session.flush()
+        session.add(DeploymentVersion(deployment_id=deployment.id, version=1, model="support-lora", created_by="dan"))
+    assert monitors.proposed_reference(store, actor=VIEWER, deployment="support-bot") == "support-train@1"
+    info = monitors.create_monitor(store, actor=SCIENTIST, name="lineage", reference="lineage",
+                                   deployment="support-bot", fields=["prompt_chars", "latency_s"])
+    assert info.reference == {"kind": "dataset", "ref": "support-train@1"}
+    assert monitors.proposed_reference(store, actor=VIEWER, deployment="other") is None
+    with pytest.raises(InvalidInput, match="needs --deployment"):
+        monitors.create_monitor(store, actor=SCIENTIST, name="x", reference="lineage", fields=["latency_s"])
