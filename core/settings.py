@@ -21,6 +21,19 @@ def _int_env(name: str, default: int) -> int:
     return value
 
 
+def _price_env(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a price in US dollars, not {raw!r}.") from None
+    if value < 0 or value != value:
+        raise InvalidInput(f"{name} must be zero or more US dollars, not {value}.")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path = field(metadata={"env": "WORKBENCH_HOME", "help": "Folder holding the database, datasets, models, runs and logs."})
@@ -34,6 +47,10 @@ class Settings:
     ray_token: str = field(default="", repr=False, metadata={"env": "WORKBENCH_RAY_TOKEN",
                                                              "help": "Bearer token for a Ray address that is not on "
                                                                      "this machine (required there)."})
+    gpu_hour_usd: float = field(default=2.5, metadata={"env": "WORKBENCH_GPU_HOUR_USD",
+                                                       "help": "Price of one GPU hour, for the KPI page's job spend."})
+    cpu_hour_usd: float = field(default=0.1, metadata={"env": "WORKBENCH_CPU_HOUR_USD",
+                                                       "help": "Price of one CPU-only job hour, for job spend."})
 
     @property
     def database_path(self) -> Path:
@@ -91,4 +108,6 @@ class Settings:
             debug=os.environ.get("WORKBENCH_DEBUG", "") not in ("", "0", "false"),
             ray_address=os.environ.get("WORKBENCH_RAY_ADDRESS", "").strip(),
             ray_token=os.environ.get("WORKBENCH_RAY_TOKEN", "").strip(),
+            gpu_hour_usd=_price_env("WORKBENCH_GPU_HOUR_USD", 2.5),
+            cpu_hour_usd=_price_env("WORKBENCH_CPU_HOUR_USD", 0.1),
         )

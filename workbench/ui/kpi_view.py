@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 import streamlit as st
 
 from core.governance.roles import Actor, Permission
-from core.kpi import export, quality, query, registry, significance, targets
+from core.kpi import export, quality, query, registry, significance, spend, targets
 from core.kpi.query import KpiFilter
 from core.storage.db import Store
 from workbench.ui import kpi_charts, links, tables
@@ -208,6 +208,13 @@ def usage(store: Store, actor: Actor, current: query.KpiReport, filters_: KpiFil
         _chart(kpi_charts.groups_figure(by_model, "cost"), "kpi.usage.cost_model")
     with right:
         _chart(kpi_charts.groups_figure(by_deployment, "cost"), "kpi.usage.cost_deployment")
+    st.markdown("**Fine-tuning and evaluation spend** (jobs finished in the period, priced per GPU or CPU hour "
+                "from the settings)")
+    spent = spend.job_spend(store, actor=actor, since=filters_.since, until=filters_.until)
+    if spent:
+        tables.show(spent, key="kpi.usage.spend")
+    else:
+        st.caption("No job finished in this period.")
 
 
 def service(current: query.KpiReport) -> None:
