@@ -9,7 +9,7 @@ from core.exports import neutralise_cell
 from core.governance import audit, users
 from core.governance.roles import ROLE_LABELS, Permission, Role
 from workbench import auth, services
-from workbench.ui import charts, errors, tables
+from workbench.ui import charts, errors, keys_view, tables
 from workbench.ui.text import inert
 
 actor = auth.require_page(Permission.MANAGE_USERS)
@@ -17,7 +17,7 @@ store = services.store()
 ROLES = list(Role)
 
 st.header("Admin")
-users_tab, audit_tab = st.tabs(["Users", "Audit log"])
+users_tab, audit_tab, keys_tab = st.tabs(["Users", "Audit log", "API keys"])
 
 def done(message: str) -> None:
     """Show the outcome after a rerun, so the table and pickers already include the change."""
@@ -109,3 +109,6 @@ with audit_tab, errors.shown_to_user():
         csv = pd.DataFrame(shown).map(neutralise_cell).to_csv(index=False)
         st.download_button("Download as CSV", csv, file_name="workbench-audit.csv", mime="text/csv")
         st.caption(f"{len(rows):,} event(s), newest first; times in UTC.")
+
+with keys_tab, errors.shown_to_user():
+    keys_view.show_keys(store, actor)

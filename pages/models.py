@@ -4,7 +4,7 @@ import streamlit as st
 from core.governance.roles import Permission
 from core.models import registry
 from workbench import auth, services
-from workbench.ui import errors, models_view
+from workbench.ui import deployments_view, errors, models_view
 from workbench.ui.text import inert
 
 actor = auth.require_page(Permission.VIEW_MODELS)
@@ -31,6 +31,9 @@ with errors.shown_to_user():
         models_view.details(model, derived, show_paths=show_paths)
         if can_manage:
             models_view.actions(store, actor, model, derived)
+
+with errors.shown_to_user():
+    deployments_view.show_deployments(store, actor)
 
 if can_manage:
     st.subheader("Register a model")

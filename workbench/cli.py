@@ -81,6 +81,12 @@ def cmd_run(args) -> int:
     queue.reconcile(store)
     worker.ensure_worker(store.settings)
     store.dispose()
+    if os.environ.get("WORKBENCH_SERVE_PORT"):
+        # The OpenAI-compatible server beside the app: a child process in the same process group, so Ctrl-C in
+        # the terminal ends both (it reads its port from WORKBENCH_SERVE_PORT).
+        import subprocess
+
+        subprocess.Popen([sys.executable, "-m", "workbench.cli", "serve", "--host", args.address])
     command = [sys.executable, "-m", "streamlit", "run", str(APP_FILE), "--server.port", str(args.port),
                "--server.address", args.address, "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     print(f"LLMOps Workbench: http://{'localhost' if args.address in ('127.0.0.1', '0.0.0.0') else args.address}:{args.port}",
