@@ -35,6 +35,7 @@ PAGES = (
     PageSpec("compare.py", "Compare", "compare", "Build", ":material/compare:", Permission.RUN_INFERENCE),
     PageSpec("pipelines.py", "Pipelines", "pipelines", "Build", ":material/schema:", Permission.RUN_INFERENCE),
     PageSpec("finetune.py", "Fine-tune", "finetune", "Build", ":material/tune:", Permission.VIEW_DASHBOARDS),
+    PageSpec("evaluate.py", "Evaluate", "evaluate", "Build", ":material/fact_check:", Permission.VIEW_MODELS),
     PageSpec("feedback.py", "Feedback", "feedback", "Build", ":material/reviews:", Permission.VIEW_DASHBOARDS),
     PageSpec("annotate.py", "Annotate", "annotate", "Workbench", ":material/rate_review:", Permission.ANNOTATE),
     PageSpec("events.py", "Events", "events", "Operate", ":material/receipt_long:", Permission.VIEW_EVENTS),
