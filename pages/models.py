@@ -29,6 +29,9 @@ with errors.shown_to_user():
         model = registry.get_model(store, actor=actor, name=name)
         derived = registry.derived_models(store, actor=actor, name=name)
         models_view.details(model, derived, show_paths=show_paths)
+        from workbench.ui import model_card_view
+
+        model_card_view.show(store, actor, model.name)
         if can_manage:
             models_view.actions(store, actor, model, derived)
 
