@@ -78,6 +78,9 @@ def seed_demo(store: Store, *, actor: Actor) -> DemoReport:
 
     seed_comparison(store, actor=actor)
     seed_pipeline(store, actor=actor)  # real outputs of the bundled model, so the Compare page opens on a run
+    from core.events.simulate import seed_traffic
+
+    seed_traffic(store, actor=actor)  # 60 days of support-bot traffic through log_events, shifting on day 40
     from core.serving.demo import seed_deployment
 
     seed_deployment(store, actor=actor)  # "support-bot" v1 and v2, before the traffic that names them
