@@ -1,7 +1,8 @@
 """Hourly rollups of the event log, so dashboards sum a few thousand rows instead of scanning every event.
 
 One `KpiRollup` row holds one hour of events of one model x deployment x version x application, for all traffic
-(key "") and again per value of each business metadata key (key "segment", value "claims"...): exact counts and
+(key "") and again per value of each business metadata key; day rows (the sum of a day's hour rows) serve periods
+made of whole days, hour rows any other whole-hour period (key "segment", value "claims"...): exact counts and
 sums, and latency / time-to-first-token as log-bucket sketches (bucket i holds values in (g^(i-1), g^i] with
 g = 1.02; a bucket is read back as 2 g^i / (g + 1), within 1% of every value in it), which merge by adding counts.
 
@@ -114,26 +115,56 @@ def refresh(store: Store) -> int:
             for start in range(0, len(changed), 500):
                 hours.update(connection.execute(select(_hour_text(postgres)).distinct().where(
                     E.event_id.in_(changed[start:start + 500]))).scalars())
-        for begin, end in _ranges(sorted(_parse_hour(h) for h in hours)):
+        parsed = sorted(_parse_hour(h) for h in hours)
+        for begin, end in _ranges(parsed):
             _recompute(connection, begin, end, postgres)
+        for begin, end in _ranges(sorted({h.replace(hour=0) for h in parsed}), step=timedelta(days=1)):
+            _recompute_days(connection, begin, end)
         state.last_event_id, state.last_audit_id = last_id, last_audit
         state.refreshed_at = datetime.now(timezone.utc)
         session.add(state)
         return len(hours)
 
 
-def _ranges(hours: list[datetime]) -> list[tuple[datetime, datetime]]:
+def _ranges(starts: list[datetime], step: timedelta = timedelta(hours=1)) -> list[tuple[datetime, datetime]]:
     ranges = []
-    for hour in hours:
-        if ranges and ranges[-1][1] == hour:
-            ranges[-1] = (ranges[-1][0], hour + timedelta(hours=1))
+    for start in starts:
+        if ranges and ranges[-1][1] == start:
+            ranges[-1] = (ranges[-1][0], start + step)
         else:
-            ranges.append((hour, hour + timedelta(hours=1)))
+            ranges.append((start, start + step))
     return ranges
 
 
+def _recompute_days(connection, begin: datetime, end: datetime) -> None:
+    """Day rows: the sum of the day's hour rows (sketches merged), read for periods made of whole days."""
+    connection.execute(delete(R).where(R.grain == "day", R.hour >= begin, R.hour < end))
+    cells: dict[tuple, dict] = {}
+    query = select(R).where(R.grain == "hour", R.hour >= begin, R.hour < end)
+    for row in connection.execute(query).mappings():
+        hour = row["hour"] if row["hour"].tzinfo else row["hour"].replace(tzinfo=timezone.utc)
+        key = (hour.replace(hour=0), row["model"], row["deployment"], row["deployment_version"], row["application"],
+               row["key"], row["value"])
+        cell = cells.get(key)
+        if cell is None:
+            cell = cells[key] = {name: 0 for name in SUMS}
+            cell["latency_sketch"], cell["ttft_sketch"] = defaultdict(int), defaultdict(int)
+        for name in SUMS:
+            cell[name] += row[name]
+        for name in ("latency_sketch", "ttft_sketch"):
+            for bucket_name, count in (row[name] or {}).items():
+                cell[name][bucket_name] += count
+    rows = []
+    for (day, model, deployment, version, application, key, value), cell in cells.items():
+        rows.append({**cell, "grain": "day", "hour": day, "model": model, "deployment": deployment,
+                     "deployment_version": version, "application": application, "key": key, "value": value,
+                     "latency_sketch": dict(cell["latency_sketch"]), "ttft_sketch": dict(cell["ttft_sketch"])})
+    for start in range(0, len(rows), 5000):
+        connection.execute(insert(R), rows[start:start + 5000])
+
+
 def _recompute(connection, begin: datetime, end: datetime, postgres: bool) -> None:
-    connection.execute(delete(R).where(R.hour >= begin, R.hour < end))
+    connection.execute(delete(R).where(R.grain == "hour", R.hour >= begin, R.hour < end))
     cells: dict[tuple, list] = {}
     query = select(_hour_text(postgres), E.model, E.deployment, E.deployment_version, E.application, E.meta,
                    E.status, E.tokens_in, E.tokens_out, E.cost, E.feedback_score, E.guard_flags, E.latency_s,
@@ -178,7 +209,7 @@ def _recompute(connection, begin: datetime, end: datetime, postgres: bool) -> No
     rows = []
     for (hour, model, deployment, version, application, key, value), cell in cells.items():
         row = dict(zip(SUMS, cell[:len(SUMS)]))
-        row.update(hour=hour, model=model, deployment=deployment, deployment_version=version,
+        row.update(grain="hour", hour=hour, model=model, deployment=deployment, deployment_version=version,
                    application=application, key=key, value=value, latency_sketch=dict(cell[15]),
                    ttft_sketch=dict(cell[16]))
         row["cost"], row["score_sum"] = float(row["cost"]), float(row["score_sum"])
@@ -247,7 +278,8 @@ def aggregate(store: Store, *, filters: KpiFilter, by: str | None, every: str | 
     meta_key, columns, meta_value = planned
     postgres = store.engine.dialect.name == "postgresql"
     refresh(store)
-    where = [R.key == meta_key]
+    whole_days = all(m is None or m.hour == 0 for m in (filters.since, filters.until))
+    where = [R.grain == ("day" if whole_days else "hour"), R.key == meta_key]
     if filters.since:
         where.append(R.hour >= filters.since)
     if filters.until:

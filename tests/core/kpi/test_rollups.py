@@ -71,6 +71,14 @@ def test_kpis_from_rollups_equal_pandas(any_store):
     _close(filtered.overall, ev.pandas_kpis(rows))
     for group in filtered.groups:
         _close(group["kpis"], ev.pandas_kpis(rows[rows["deployment_version"] == group["by"]["deployment_version"]]))
+    hours = KpiFilter(since=ev.START + timedelta(days=1, hours=5), until=ev.START + timedelta(days=6, hours=17),
+                      where={"segment": "claims"})  # whole hours, not whole days: the hour rows answer
+    by_hour = query.compute_kpis(any_store, actor=VIEWER, filters=hours, by="model")
+    assert by_hour.percentiles.startswith("sketch")
+    rows = df[(df["time"] >= hours.since) & (df["time"] < hours.until) & (df["segment"] == "claims")]
+    _close(by_hour.overall, ev.pandas_kpis(rows))
+    for group in by_hour.groups:
+        _close(group["kpis"], ev.pandas_kpis(rows[rows["model"] == group["by"]["model"]]))
 
 
 def test_queries_rollups_cannot_answer_scan_the_events_exactly(store):

@@ -39,6 +39,7 @@ def upgrade() -> None:
     op.create_table(
         "kpirollup",
         sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("grain", sqlmodel.AutoString(length=8), nullable=False),
         sa.Column("hour", sa.DateTime(timezone=True), nullable=False),
         sa.Column("model", sqlmodel.AutoString(length=128), nullable=False),
         sa.Column("deployment", sqlmodel.AutoString(length=128), nullable=False),
@@ -59,8 +60,8 @@ def upgrade() -> None:
         sa.Column("latency_sketch", sa.JSON(), nullable=False),
         sa.Column("ttft_sketch", sa.JSON(), nullable=False),
     )
-    op.create_index("ix_kpirollup_cell", "kpirollup", ["key", "hour", "model", "deployment", "deployment_version",
-                                                       "application", "value"], unique=True)
+    op.create_index("ix_kpirollup_cell", "kpirollup", ["grain", "key", "hour", "model", "deployment",
+                                                       "deployment_version", "application", "value"], unique=True)
     op.create_table(
         "kpirollupstate",
         sa.Column("id", sa.Integer(), primary_key=True),
