@@ -620,12 +620,13 @@ class KpiRollup(SQLModel, table=True):
     per value of each metadata key; latencies as mergeable log-bucket sketches (core/kpi/rollups.py)."""
 
     __table_args__ = (
-        Index("ix_kpirollup_cell", "key", "hour", "model", "deployment", "deployment_version", "application",
-              "value", unique=True),
+        Index("ix_kpirollup_cell", "grain", "key", "hour", "model", "deployment", "deployment_version",
+              "application", "value", unique=True),
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    hour: datetime
+    grain: str = Field(max_length=8)  # "hour", or "day": the sum of that day's hours, read for whole-day periods
+    hour: datetime  # the start of the hour (or day)
     model: str = Field(max_length=128)  # "" stands for none in every dimension, -1 for no version
     deployment: str = Field(max_length=128)
     deployment_version: int
