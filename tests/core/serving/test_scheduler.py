@@ -64,3 +64,55 @@ def test_a_full_queue_refuses_and_a_cancelled_request_leaves(loaded):
         assert scheduler.cancelled == 3 and len(first.tokens) < 200
     finally:
         scheduler.close()
+
+
+def _adapter(shared_models_dir, folder, seed):
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from tests.core.models.helpers import make_lora_adapter
+
+    path = make_lora_adapter(shared_models_dir, folder)
+    weights = load_file(path / "adapter_model.safetensors")
+    torch.manual_seed(seed)  # a fresh LoRA has B=0: give it weights that change the answers
+    save_file({k: torch.randn_like(v) * 0.5 for k, v in weights.items()}, path / "adapter_model.safetensors")
+    return path
+
+
+def test_two_adapters_and_their_base_share_one_model_and_one_batch(models_store, shared_models_dir, tmp_path):
+    from core.models import registry, sources
+    from core.serving.pool import ModelLoading, ModelPool
+
+    store = models_store
+    for name, seed in (("tuned-a", 1), ("tuned-b", 2)):
+        sources.add_adapter(store, actor=SYSTEM, name=name, path=_adapter(shared_models_dir, tmp_path / name, seed),
+                            base_model=CHAT)
+    settings = GenerationSettings(max_new_tokens=8)
+    conversation = [{"role": "user", "content": "What is the capital of France?"}]
+    expected = {name: engines.complete_chats(store, actor=SYSTEM, model=name, conversations=[conversation],
+                                             settings=settings)[0].output for name in ("tuned-a", "tuned-b")}
+    assert expected["tuned-a"] != expected["tuned-b"]
+    pool = ModelPool(store, batch_size=8)
+    try:
+        def ready(name):
+            try:
+                return pool.chat(registry.get_model(store, actor=SYSTEM, name=name))
+            except ModelLoading:
+                return None
+
+        scheduler_a, key_a = until(lambda: ready("tuned-a"), timeout_s=300, what="tuned-a to load")
+        scheduler_b, key_b = until(lambda: ready("tuned-b"), timeout_s=300, what="tuned-b to load")
+        assert scheduler_a is scheduler_b and key_a != key_b  # one PeftModel holds both adapters
+        prompt = chat_prompt_ids(scheduler_a.tokenizer, conversation)
+        with scheduler_a.model_lock:  # all three are admitted together
+            rows = {key: scheduler_a.submit(Request(prompt=prompt, settings=settings, adapter=key))
+                    for key in (key_a, key_b, None)}
+        for request in rows.values():
+            assert request.done.wait(300)
+        assert (rows[key_a].output, rows[key_b].output) == (expected["tuned-a"], expected["tuned-b"])
+        base = engines.complete_chats(store, actor=SYSTEM, model=CHAT, conversations=[conversation],
+                                      settings=settings)[0].output
+        assert rows[None].output == base
+        assert max(scheduler_a.batch_sizes) == 3
+    finally:
+        pool.close()
