@@ -179,7 +179,9 @@ def evaluate(store: Store, *, target: TargetInfo, now: datetime) -> TargetStatus
     since = None
     if status != "no data":
         first_day = (now - timedelta(days=LOOKBACK_DAYS)).replace(hour=0, minute=0, second=0, microsecond=0)
-        daily = query.compute_kpis(store, actor=_READER, filters=target.filters(since=first_day, until=now),
+        # Whole days (today included), so the hourly rollups can answer instead of a scan of 90 days of events.
+        end_of_today = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+        daily = query.compute_kpis(store, actor=_READER, filters=target.filters(since=first_day, until=end_of_today),
                                    every="day", kpis=[target.kpi]).series
         for entry in reversed(daily):
             day_status = _status(target.meets(entry["kpis"][target.kpi]))
