@@ -2,6 +2,8 @@
 model has a price), each significant, and one demo target fails with an alert."""
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from core.events import simulate
 from core.events.log import log_events
 from core.governance.roles import SYSTEM
@@ -11,6 +13,7 @@ from core.models import registry, sources
 from core.monitoring import alerts
 
 
+@pytest.mark.slow  # 60 days of simulated traffic (~12k events) and its rollups: ~30 s on a loaded 2-core machine
 def test_the_day_40_change_is_significant_in_claims_and_a_demo_target_fails(store):
     model = simulate._chat_model_name()
     registry.register_model(store, actor=SYSTEM, name=model, kind="hf_local", task="chat", source="demo")
