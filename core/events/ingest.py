@@ -12,9 +12,9 @@ import csv
 import hashlib
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from json.encoder import encode_basestring as _encode_string  # C, like json.dumps(ensure_ascii=False)
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,7 @@ from sqlmodel import Session
 
 from core.errors import DataError, InvalidInput
 from core.events.log import COLUMNS, estimate_cost, insert_rows, model_prices
-from core.events.schema import STATUSES
+from core.events.schema import STATUSES, new_event_ids
 from core.governance import audit
 from core.governance.roles import Actor, Permission, require
 from core.storage.db import Store
@@ -285,7 +285,7 @@ def _check_columns(frame: pd.DataFrame) -> tuple[dict[str, Any], dict[int, tuple
         if column not in frame.columns:
             out[column] = [None] * n
             continue
-        values = [_text(v) for v in frame[column].tolist()]
+        values = [v if v.__class__ is str else _text(v) for v in frame[column].tolist()]
         if column == "model":
             flag(np.array([not v for v in values]), column, "is empty (every event needs its model)")
         if limit:
@@ -294,12 +294,17 @@ def _check_columns(frame: pd.DataFrame) -> tuple[dict[str, Any], dict[int, tuple
         out[column] = values
 
     # input: chat messages, {"prompt": ...}, or text (one user message)
-    inputs, problems = [], []
+    inputs, problems, seen = [], [], {}
     for position, value in enumerate(frame["input"].tolist()):
+        if value.__class__ is str and value in seen:
+            inputs.append(seen[value])
+            continue
         encoded, problem = _input(value)
         inputs.append(encoded)
         if problem:
             problems.append((position, problem))
+        elif value.__class__ is str and len(seen) < 100_000:
+            seen[value] = encoded
     for position, problem in problems:
         bad.setdefault(position, ("input", problem))
     out["input"] = inputs
@@ -343,8 +348,8 @@ def _check_columns(frame: pd.DataFrame) -> tuple[dict[str, Any], dict[int, tuple
     # everything else is business metadata
     extra = [c for c in frame.columns if c not in KNOWN]
     if extra:
-        values = [frame[c].tolist() for c in extra]
-        out["metadata"] = [_meta(extra, row) for row in zip(*values)]
+        fragments = [_meta_fragments(c, frame[c].tolist()) for c in extra]
+        out["metadata"] = ["{" + ",".join(f for f in row if f) + "}" for row in zip(*fragments)]
     else:
         out["metadata"] = None
     return out, bad
@@ -375,9 +380,9 @@ def _input(value) -> tuple[str | None, str | None]:
             try:
                 value = json.loads(stripped)
             except ValueError:
-                return _dump([{"role": "user", "content": value}]), None
+                return '[{"role":"user","content":' + _encode_string(value) + "}]", None
         else:
-            return _dump([{"role": "user", "content": value}]), None
+            return '[{"role":"user","content":' + _encode_string(value) + "}]", None
     if isinstance(value, dict):
         return _dump(value), None
     if isinstance(value, list):
@@ -409,19 +414,37 @@ def _feedback(value) -> tuple[float | None, bool]:
     return number, math.isfinite(number)
 
 
-def _meta(keys: list[str], values) -> str:
-    meta = {}
-    for key, value in zip(keys, values):
-        if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-            continue
-        if isinstance(value, np.generic):
-            value = value.item()
-        elif isinstance(value, pd.Timestamp):
-            value = value.isoformat()
-        elif isinstance(value, np.ndarray):
-            value = value.tolist()
-        meta[str(key)] = value
-    return _dump(meta)
+def _meta_fragments(key, values: list) -> list[str | None]:
+    """'"key":value' for each row (None where the value is missing), each distinct value encoded once."""
+    prefix = _encode_string(str(key)) + ":"
+    cache: dict = {}
+    out = []
+    for value in values:
+        try:
+            fragment = cache.get((value.__class__, value), False)
+        except TypeError:  # unhashable (a list or dict cell)
+            fragment = False
+        if fragment is False:
+            fragment = _meta_value(prefix, value)
+            try:
+                if len(cache) < 100_000:
+                    cache[(value.__class__, value)] = fragment
+            except TypeError:
+                pass
+        out.append(fragment)
+    return out
+
+
+def _meta_value(prefix: str, value) -> str | None:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    elif isinstance(value, pd.Timestamp):
+        value = value.isoformat()
+    elif isinstance(value, np.ndarray):
+        value = value.tolist()
+    return prefix + (_encode_string(value) if isinstance(value, str) else _dump(value))
 
 
 # --- rows ------------------------------------------------------------------------------------------------------
@@ -433,8 +456,7 @@ def _rows(columns: dict[str, Any], n: int, prices: dict, *, sqlite: bool) -> lis
     stamps = pa.array(columns["time"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]"),
                       pa.timestamp("us"))
     times = pc.strftime(stamps, format="%Y-%m-%d %H:%M:%S" if sqlite else "%Y-%m-%d %H:%M:%S+00").to_pylist()
-    ids = os.urandom(12 * n).hex()
-    event_ids = ["evt_" + ids[i * 24:(i + 1) * 24] for i in range(n)]
+    event_ids = new_event_ids(n)
 
     def numbers(name, whole=False):
         values = columns[name]

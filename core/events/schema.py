@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -19,7 +20,18 @@ def utcnow() -> datetime:
 
 
 def new_event_id() -> str:
-    return "evt_" + secrets.token_hex(12)
+    """"evt_" + 24 hex digits: the time in milliseconds, then random. Ids sort roughly by creation time, so the
+    unique index on them grows at its end instead of at random places (much faster bulk writes)."""
+    return f"evt_{time.time_ns() // 1_000_000:012x}{secrets.token_hex(6)}"
+
+
+def new_event_ids(n: int) -> list[str]:
+    """`n` ids for one bulk write: the time, 6 random hex digits for the batch, then a sequence number."""
+    ids, start = [], time.time_ns() // 1_000_000
+    for chunk in range(0, n, 1 << 24):
+        prefix = f"evt_{start + chunk // (1 << 24):012x}{secrets.token_hex(3)}"
+        ids.extend(f"{prefix}{i:06x}" for i in range(min(1 << 24, n - chunk)))
+    return ids
 
 
 def as_utc(value: datetime) -> datetime:
