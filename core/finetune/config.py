@@ -18,6 +18,7 @@ FORMATS = ("auto", "chat", "prompt_completion", "instruction_response")
 SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 BATCHING = ("padding_free", "padded")
+METHODS = ("sft", "dpo")
 
 
 def _f(default=MISSING, **meta):
@@ -29,6 +30,9 @@ class FinetuneConfig:
     # --- what to train ---
     base_model: str = _f(help="Registered local chat model to adapt.", section="Data and model")
     dataset: str = _f(help="Training dataset version, NAME or NAME@VERSION.", section="Data and model")
+    method: str = _f("sft", help="sft: supervised fine-tuning on conversations; dpo: preference tuning (DPO) on "
+                                 "prompt / chosen / rejected pairs, e.g. exported from an annotation project.",
+                     choices=METHODS, section="Data and model")
     format: str = _f("auto", help="How rows become conversations; auto detects chat messages, prompt/completion or "
                                   "instruction/response columns.", choices=FORMATS, section="Data and model")
     messages_column: str = _f("", help="Column holding chat messages (chat format; detected when empty).",
@@ -52,6 +56,8 @@ class FinetuneConfig:
                                           "projections of the architecture.", section="LoRA", advanced=True)
     qlora: bool = _f(False, help="Load the base model in 4-bit NF4 (bitsandbytes) to save GPU memory; needs CUDA.",
                      section="LoRA")
+    dpo_beta: float = _f(0.1, help="DPO only: how far the adapter may move from the base model (higher keeps it "
+                                   "closer).", min=0.001, max=10.0, section="LoRA", advanced=True)
     # --- optimisation ---
     learning_rate: float = _f(2e-4, help="Peak learning rate.", min=1e-7, max=1.0, section="Optimisation")
     lr_scheduler: str = _f("cosine", help="How the learning rate changes after warm-up.", choices=SCHEDULERS,

@@ -49,9 +49,10 @@ def execute(store, job: queue.JobInfo) -> queue.JobInfo | None:
     tokenizer = AutoTokenizer.from_pretrained(base.path, trust_remote_code=False)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    data = prepare(tokenizer, frame, config, eval_frame)
-    log.info("job %s: %s train / %s eval examples (%s format), %s rows skipped, %s truncated", job.id,
-             len(data.train), len(data.eval), data.format, len(data.skipped_rows), data.truncated)
+    if config.method != "dpo":
+        data = prepare(tokenizer, frame, config, eval_frame)
+        log.info("job %s: %s train / %s eval examples (%s format), %s rows skipped, %s truncated", job.id,
+                 len(data.train), len(data.eval), data.format, len(data.skipped_rows), data.truncated)
     rank0 = int(os.environ.get("RANK", "0")) == 0
 
     def report(metrics: dict) -> bool:
@@ -61,8 +62,17 @@ def execute(store, job: queue.JobInfo) -> queue.JobInfo | None:
         shown = {k: v for k, v in metrics.items() if k not in ("step", "max_steps", "epoch", "time_s")}
         return queue.heartbeat(store, job.id, step=step, max_steps=max_steps, metrics=shown or None)
 
-    result = train(base_path=base.path, data=data, tokenizer=tokenizer, config=config,
-                   run_dir=Path(job.run_dir), report=report, resume=job.resume)
+    if config.method == "dpo":  # preference tuning: TRL's DPOTrainer (core/finetune/dpo.py)
+        from core.finetune.dpo import train_dpo
+
+        result = train_dpo(base_path=base.path, frame=frame, eval_frame=eval_frame, tokenizer=tokenizer,
+                           config=config, run_dir=Path(job.run_dir), report=report, resume=job.resume)
+        shape = {"format": "preference", "train_examples": result.metrics.get("train_pairs"),
+                 "eval_examples": result.metrics.get("eval_pairs")}
+    else:
+        result = train(base_path=base.path, data=data, tokenizer=tokenizer, config=config,
+                       run_dir=Path(job.run_dir), report=report, resume=job.resume)
+        shape = {"format": data.format, "train_examples": len(data.train), "eval_examples": len(data.eval)}
     if result.stopped or not rank0:
         return None
     name = adapter_name(job, config)
@@ -72,7 +82,7 @@ def execute(store, job: queue.JobInfo) -> queue.JobInfo | None:
     registry.update_info(store, actor=actor, name=name, action="model.lineage", changes={
         "job_id": job.id, "dataset_version": train_version.ref, "eval_dataset_version": eval_ref,
         "config": config.to_dict(), "metrics": result.metrics, "launched_by": job.created_by,
-        "format": data.format, "train_examples": len(data.train), "eval_examples": len(data.eval),
+        "method": config.method, **shape,
     })
     return queue.finish(store, job.id, queue.SUCCEEDED, adapter_path=str(result.adapter_dir), model=name,
                         metrics={**job.metrics, **result.metrics}, result={"model": name})
