@@ -23,7 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# The repository root instead of bench/ first on the path: bench/profile.py must not shadow the standard library's
+# `profile` module (cProfile imports it, and torch imports cProfile when MiniLM loads).
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
 from bench.profile import run_child  # noqa: E402  (the same wall-time and max-RSS wrapper)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,62 +134,71 @@ def embedding_drift(home: Path, prompts: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", type=int, default=500_000)
+    parser.add_argument("--rows", type=int, default=500_000, help="Rows per table for the report timing (0: skip).")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--prompts", type=int, default=100_000, help="Prompts per side for embedding drift (0: skip).")
     args = parser.parse_args()
-    if not BENCH_PYTHON.exists():
+    if args.rows and not BENCH_PYTHON.exists():
         raise SystemExit("Evidently's venv is missing; run `make bench-drift`.")
     with tempfile.TemporaryDirectory(prefix="bench-drift-") as tmp:
         tmp = Path(tmp)
         home = tmp / "home"
-        env = {**os.environ, "WORKBENCH_HOME": str(home)}
-        ref_path, cur_path = tmp / "reference.parquet", tmp / "current.parquet"
-        make_frame(args.rows, shifted=False, seed=1).to_parquet(ref_path, index=False)
-        make_frame(args.rows, shifted=True, seed=2).to_parquet(cur_path, index=False)
-        for name, path in (("reference", ref_path), ("current", cur_path)):
-            result = run_child([str(WORKBENCH), "data", "import", str(path), "--name", name, "--json"], env=env)
-            print(f"imported {name}: {args.rows:,} rows ({result[0]:.1f} s, not timed below)")
-        ours_cmd = [str(WORKBENCH), "monitor", "drift", "--reference", "reference", "--current", "current",
-                    "--fields", ",".join(COLUMNS), "--json"]
-        theirs_cmd = [str(BENCH_PYTHON), "-c", EVIDENTLY_SCRIPT, str(ref_path), str(cur_path), str(tmp / "ev.json")]
-        ours_runs, theirs_runs = [], []
-        for _ in range(args.repeats):
-            seconds, rss, stdout = run_child(ours_cmd, env=env)
-            ours_runs.append((seconds, rss))
-            ours = workbench_verdicts(stdout)
-            seconds, rss, _ = run_child(theirs_cmd)
-            theirs_runs.append((seconds, rss))
-            theirs = json.loads((tmp / "ev.json").read_text())
-        print(f"\n{'column':10} {'workbench':34} {'evidently':44} agree  expected")
-        agree = True
-        for column in COLUMNS:
-            a, b = ours[column], theirs[column]
-            same = a["drift"] == b["drift"]
-            agree &= same and a["drift"] == EXPECTED[column]
-            print(f"{column:10} {a['method']:18} {a['value']:.4f} {'DRIFT' if a['drift'] else '-':5}   "
-                  f"{b['method'][:28]:28} {b['value']:.4f} {'DRIFT' if b['drift'] else '-':5}   "
-                  f"{'yes' if same else 'NO':5}  {'drift' if EXPECTED[column] else '-'}")
-        if not agree:
-            raise SystemExit("Per-column verdicts disagree; timings are not comparable.")
-        ours_s, ours_m = min(r[0] for r in ours_runs), max(r[1] for r in ours_runs)
-        theirs_s, theirs_m = min(r[0] for r in theirs_runs), max(r[1] for r in theirs_runs)
-        print(f"\nworkbench monitor drift : {ours_s:7.1f} s  peak {ours_m:7.0f} MiB")
-        print(f"Evidently DataDriftPreset: {theirs_s:7.1f} s  peak {theirs_m:7.0f} MiB")
-        print(f"speed-up {theirs_s / ours_s:.1f}x (goal 10x), memory {ours_m / theirs_m:.2f}x of Evidently's "
-              f"(best of {args.repeats}, whole processes, {os.cpu_count()} CPUs)")
+        if args.rows:
+            compare_reports(args, tmp, home)
         if args.prompts:
-            emb = embedding_drift(home, args.prompts)
-            print(f"\nembedding drift, {args.prompts:,} vs {args.prompts:,} prompts, {emb['sample_per_side']} sampled "
-                  f"per side (MiniLM on this machine): {emb['seconds_total']} s for 3 comparisons incl. model load")
-            for run in emb["runs"]:
-                print(f"  {run['label']:24} {run['seconds']:6.1f} s  MMD² {run['mmd']['statistic']:.4f} "
-                      f"p={run['mmd']['p_value']:.3f}  classifier AUC {run['domain_classifier']['statistic']:.3f}  "
-                      f"novel share {run['novelty']['statistic']:+.3f}  drift: "
-                      f"{'/'.join('Y' if run[n]['drift'] else 'n' for n in ('mmd', 'domain_classifier', 'novelty'))}")
-            print(f"  sampling error: AUC standard error ≈ {emb['auc_standard_error_at_0.5']:.3f} at AUC 0.5 "
-                  f"(Hanley-McNeil, {emb['sample_per_side'] // 2} held out per side); MMD p-value resolution "
-                  f"{emb['mmd_p_value_resolution']:.4f} (200 permutations)")
+            report_embedding_drift(home, args.prompts)
+
+
+def compare_reports(args, tmp: Path, home: Path) -> None:
+    env = {**os.environ, "WORKBENCH_HOME": str(home)}
+    ref_path, cur_path = tmp / "reference.parquet", tmp / "current.parquet"
+    make_frame(args.rows, shifted=False, seed=1).to_parquet(ref_path, index=False)
+    make_frame(args.rows, shifted=True, seed=2).to_parquet(cur_path, index=False)
+    for name, path in (("reference", ref_path), ("current", cur_path)):
+        result = run_child([str(WORKBENCH), "data", "import", str(path), "--name", name, "--json"], env=env)
+        print(f"imported {name}: {args.rows:,} rows ({result[0]:.1f} s, not timed below)")
+    ours_cmd = [str(WORKBENCH), "monitor", "drift", "--reference", "reference", "--current", "current",
+                "--fields", ",".join(COLUMNS), "--json"]
+    theirs_cmd = [str(BENCH_PYTHON), "-c", EVIDENTLY_SCRIPT, str(ref_path), str(cur_path), str(tmp / "ev.json")]
+    ours_runs, theirs_runs = [], []
+    for _ in range(args.repeats):
+        seconds, rss, stdout = run_child(ours_cmd, env=env)
+        ours_runs.append((seconds, rss))
+        ours = workbench_verdicts(stdout)
+        seconds, rss, _ = run_child(theirs_cmd)
+        theirs_runs.append((seconds, rss))
+        theirs = json.loads((tmp / "ev.json").read_text())
+    print(f"\n{'column':10} {'workbench':34} {'evidently':44} agree  expected")
+    agree = True
+    for column in COLUMNS:
+        a, b = ours[column], theirs[column]
+        same = a["drift"] == b["drift"]
+        agree &= same and a["drift"] == EXPECTED[column]
+        print(f"{column:10} {a['method']:18} {a['value']:.4f} {'DRIFT' if a['drift'] else '-':5}   "
+              f"{b['method'][:28]:28} {b['value']:.4f} {'DRIFT' if b['drift'] else '-':5}   "
+              f"{'yes' if same else 'NO':5}  {'drift' if EXPECTED[column] else '-'}")
+    if not agree:
+        raise SystemExit("Per-column verdicts disagree; timings are not comparable.")
+    ours_s, ours_m = min(r[0] for r in ours_runs), max(r[1] for r in ours_runs)
+    theirs_s, theirs_m = min(r[0] for r in theirs_runs), max(r[1] for r in theirs_runs)
+    print(f"\nworkbench monitor drift : {ours_s:7.1f} s  peak {ours_m:7.0f} MiB")
+    print(f"Evidently DataDriftPreset: {theirs_s:7.1f} s  peak {theirs_m:7.0f} MiB")
+    print(f"speed-up {theirs_s / ours_s:.1f}x (goal 10x), memory {ours_m / theirs_m:.2f}x of Evidently's "
+          f"(best of {args.repeats}, whole processes, {os.cpu_count()} CPUs)")
+
+
+def report_embedding_drift(home: Path, prompts: int) -> None:
+    emb = embedding_drift(home, prompts)
+    print(f"\nembedding drift, {prompts:,} vs {prompts:,} prompts, {emb['sample_per_side']} sampled "
+          f"per side (MiniLM on this machine): {emb['seconds_total']} s for 3 comparisons incl. model load")
+    for run in emb["runs"]:
+        print(f"  {run['label']:24} {run['seconds']:6.1f} s  MMD² {run['mmd']['statistic']:.4f} "
+              f"p={run['mmd']['p_value']:.3f}  classifier AUC {run['domain_classifier']['statistic']:.3f}  "
+              f"novel share {run['novelty']['statistic']:+.3f}  drift: "
+              f"{'/'.join('Y' if run[n]['drift'] else 'n' for n in ('mmd', 'domain_classifier', 'novelty'))}")
+    print(f"  sampling error: AUC standard error ≈ {emb['auc_standard_error_at_0.5']:.3f} at AUC 0.5 "
+          f"(Hanley-McNeil, {emb['sample_per_side'] // 2} held out per side); MMD p-value resolution "
+          f"{emb['mmd_p_value_resolution']:.4f} (200 permutations)")
 
 
 if __name__ == "__main__":
