@@ -87,6 +87,9 @@ def seed_demo(store: Store, *, actor: Actor) -> DemoReport:
     from core.monitoring.demo import seed_monitor
 
     seed_monitor(store, actor=actor)  # after the traffic: a monitor finding the day-40 shift, and its open alert
+    from core.feedback.demo import seed_feedback
+
+    seed_feedback(store, actor=actor)  # after the comparison and traffic: two rated annotation projects, ann's queue
     from core.kpi.demo import seed_kpi_targets
 
     seed_kpi_targets(store, actor=actor)  # after the traffic: KPI targets, one failing since day 40 (with its alert)

@@ -256,7 +256,7 @@ def _from_events(store: Store, actor: Actor, source: EventSource) -> list[ItemSp
             strat = None
         id_query = query.with_only_columns(InferenceEvent.id, strat) if strat is not None else \
             query.with_only_columns(InferenceEvent.id)
-        rows = session.exec(id_query.order_by(InferenceEvent.id)).all()
+        rows = [tuple(r) for r in session.execute(id_query.order_by(InferenceEvent.id)).all()]
         chosen = _sample(rows, source.limit, source.seed, stratified=strat is not None)
         events = []
         for chunk in range(0, len(chosen), 1000):
@@ -285,7 +285,7 @@ def _sample(rows, limit: int, seed: int, *, stratified: bool) -> list[int]:
     """A seeded sample of ids; stratified: as even a share of each stratum as the strata allow."""
     rng = random.Random(seed)
     if not stratified:
-        ids = [r if isinstance(r, int) else r[0] for r in rows]
+        ids = [r[0] for r in rows]
         return sorted(rng.sample(ids, limit)) if len(ids) > limit else ids
     strata: dict[Any, list[int]] = {}
     for event_id, stratum in rows:
