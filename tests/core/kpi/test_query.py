@@ -33,6 +33,7 @@ def logged(any_store):
 def test_every_kpi_overall_per_group_and_per_week_equals_pandas(logged):
     store, _events, df = logged
     report = query.compute_kpis(store, actor=VIEWER, by="segment", every="week", source="events")
+    assert set(ev.pandas_kpis(df)) == set(registry.KPIS), "every registered KPI has a pandas computation to meet"
     _same(report.overall, ev.pandas_kpis(df))
     assert {g["by"]["segment"] for g in report.groups} == {"claims", "billing", "sales"}
     for group in report.groups:
