@@ -97,17 +97,22 @@ with edit_tab:
                 st.info("No dataset yet: import one on the Data page, or type values.")
             else:
                 d_col, r_col = st.columns([3, 1])
-                ref = d_col.selectbox("Dataset", [d.latest.ref for d in sets if d.latest],
-                                      key="prompts.preview_dataset")
+                latest = [d.latest for d in sets if d.latest]
+                # Default: the dataset whose columns match the template's variables (per template).
+                ref = d_col.selectbox("Dataset", [v.ref for v in latest], key=f"prompts.preview_dataset.{chosen}",
+                                      index=prompts_view.best_dataset(latest, variables))
                 picked = datasets.get_version(store, actor=actor, ref=ref)
                 row = r_col.number_input("Row", min_value=1, max_value=max(picked.rows, 1), value=1,
                                          key="prompts.preview_row")
                 frame = datasets.load_frame(store, actor=actor, version=picked)
                 columns = list(frame.columns)
+                mapping, kinds = {}, {}
                 for name in variables:
-                    column = st.selectbox(f"{name} ←", columns, key=f"prompts.map.{name}",
-                                          index=columns.index(name) if name in columns else 0)
-                    values[name] = frame.iloc[int(row) - 1][column]
+                    mapping[name] = st.selectbox(f"{name} ←", columns, key=f"prompts.map.{ref}.{name}",
+                                                 index=prompts_view.default_column(columns, name))
+                    values[name], kinds[name] = prompts_view.template_value(frame.iloc[int(row) - 1][mapping[name]])
+                for note in prompts_view.variable_notes(mapping, kinds):
+                    st.warning(inert(note))
         chat_models = [m.name for m in registry.list_models(store, actor=actor, task="chat")]
         messages = None
         try:

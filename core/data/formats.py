@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.errors import InvalidInput
+
 CHAT_COLUMNS = ("messages", "conversations", "conversation", "chat")
 ROLES = {"system", "user", "assistant", "tool"}
 SHAREGPT_ROLES = {"human": "user", "gpt": "assistant", "system": "system"}
@@ -64,26 +66,64 @@ def detect_format(frame: pd.DataFrame, max_issues: int | None = MAX_ISSUES) -> F
         return _check_chat(frame, chat, cap)
     prompt, chosen, rejected = _find(frame, "prompt"), _find(frame, "chosen"), _find(frame, "rejected")
     if prompt and chosen and rejected:
-        report = _check_text_columns(frame, "preference", {"prompt": prompt, "chosen": chosen, "rejected": rejected}, cap)
-        same = (frame[chosen].astype("string").str.strip() == frame[rejected].astype("string").str.strip()).fillna(False)
-        _add(report, np.flatnonzero(same.to_numpy()), "chosen and rejected are the same text")
-        return report
-    completion = _find(frame, "completion")
-    if prompt and completion:
-        return _check_text_columns(frame, "prompt_completion", {"prompt": prompt, "completion": completion}, cap)
-    instruction, response = _find(frame, "instruction"), _find(frame, "response", "output", "answer")
+        return check_format(frame, "preference", {"prompt": prompt, "chosen": chosen, "rejected": rejected},
+                            max_issues=max_issues)
+    instruction, response = _find(frame, *INSTRUCTION_NAMES), _find(frame, *RESPONSE_NAMES)
     if instruction and response:
-        columns = {"instruction": instruction, "response": response}
-        extra = _find(frame, "input", "context")
-        report = _check_text_columns(frame, "instruction_response", columns, cap)
-        if extra:
-            report.columns["input"] = extra
-        return report
+        columns = {"instruction": instruction, "response": response, "input": _find(frame, *INPUT_NAMES) or ""}
+        return check_format(frame, "instruction_response", columns, max_issues=max_issues)
+    prompt, completion = _find(frame, *PROMPT_NAMES), _find(frame, *RESPONSE_NAMES)
+    if prompt and completion:
+        return check_format(frame, "prompt_completion", {"prompt": prompt, "completion": completion},
+                            max_issues=max_issues)
     return FormatReport(
         format="unknown", columns={}, rows=len(frame),
-        explanation="No fine-tuning format recognised: expected a messages column (chat), prompt and completion, "
-                    "instruction and response (or output), or prompt, chosen and rejected.",
+        explanation="No fine-tuning format recognised: expected a messages column (chat), a prompt column "
+                    f"({', '.join(PROMPT_NAMES)}) with a response column ({', '.join(RESPONSE_NAMES)}), instruction "
+                    "and response (or output), or prompt, chosen and rejected. Map the columns when their names "
+                    "differ.",
     )
+
+
+# Column names recognised per role, most specific first (case does not matter).
+PROMPT_NAMES = ("prompt", "question", "query", "input")
+RESPONSE_NAMES = ("completion", "response", "output", "answer")
+INSTRUCTION_NAMES = ("instruction",)
+INPUT_NAMES = ("input", "context")
+# The columns each format needs (an instruction's extra input is optional).
+FORMAT_ROLES = {
+    "chat": ("messages",),
+    "prompt_completion": ("prompt", "completion"),
+    "instruction_response": ("instruction", "response"),
+    "preference": ("prompt", "chosen", "rejected"),
+}
+
+
+def check_format(frame: pd.DataFrame, fmt: str, columns: dict[str, str],
+                 max_issues: int | None = MAX_ISSUES) -> FormatReport:
+    """Checks every row against a format with the columns given (role -> column name): what the profile finds by
+    itself, or a mapping a user chose because the names differ. The fine-tune form reads the same mapping."""
+    cap = max_issues if max_issues is not None else 10**12
+    if fmt not in FORMAT_ROLES:
+        raise InvalidInput(f"'{fmt}' is not a fine-tuning format; choose one of {', '.join(FORMAT_ROLES)}.")
+    missing_roles = [role for role in FORMAT_ROLES[fmt] if not columns.get(role)]
+    if missing_roles:
+        raise InvalidInput(f"Choose a column for {' and '.join(missing_roles)}.")
+    unknown = [name for name in columns.values() if name and name not in frame.columns]
+    if unknown:
+        raise InvalidInput(f"The dataset has no column named {', '.join(repr(u) for u in unknown)}.")
+    columns = {role: name for role, name in columns.items() if name}
+    if fmt == "chat":
+        return _check_chat(frame, columns["messages"], cap)
+    required = {role: columns[role] for role in FORMAT_ROLES[fmt]}
+    report = _check_text_columns(frame, fmt, required, cap)
+    if fmt == "preference":
+        chosen, rejected = columns["chosen"], columns["rejected"]
+        same = (frame[chosen].astype("string").str.strip() == frame[rejected].astype("string").str.strip()).fillna(False)
+        _add(report, np.flatnonzero(same.to_numpy()), "chosen and rejected are the same text")
+    if fmt == "instruction_response" and columns.get("input"):
+        report.columns["input"] = columns["input"]
+    return report
 
 
 def _add(report: FormatReport, rows, problem: str) -> None:

@@ -88,3 +88,25 @@ def test_a_label_moves_and_viewers_cannot_open_the_page(store, people):
     refused = _open(store, "vic")
     assert _said(refused.error, "Not authorised: your role (Viewer (manager)) may not use this page.")
     assert not refused.text_area and not refused.exception
+
+
+def test_a_dataset_row_preview_picks_the_matching_dataset_and_says_when_a_column_is_not_text(store, people):
+    from core.demo import seed_datasets
+
+    seed_datasets(store, actor=SYSTEM)  # support-chat-sft (a messages column) sorts before support-tickets
+    templates.save_version(store, actor=SYSTEM, name="reply", body="Subject: {{ subject }}\n\n{{ body }}")
+    app = _open(store, "dan")
+    app.radio(key="prompts.preview_source").set_value("A dataset row").run()
+    assert not app.exception and not app.error
+    assert app.selectbox(key="prompts.preview_dataset.reply").value.startswith("support-tickets@")
+    assert not app.warning
+    assert any(t.value.startswith("Subject: ") for t in app.text)
+
+    templates.save_version(store, actor=SYSTEM, name="chat", body="Continue this chat: {{ messages }}")
+    app.run()  # the template picker lists the new template
+    app.selectbox(key="prompts.selected").set_value("chat").run()
+    assert not app.exception and not app.error
+    assert app.selectbox(key="prompts.preview_dataset.chat").value.startswith("support-chat-sft@")
+    assert _said(app.warning, "'messages' is filled from the column 'messages', which holds a list of chat messages")
+    shown = next(t.value for t in app.text if t.value.startswith("Continue this chat: "))
+    assert '"role": "user"' in shown and "{'role'" not in shown  # JSON, not a Python dump

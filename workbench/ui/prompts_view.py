@@ -1,6 +1,10 @@
 """Pieces of the Prompts page: version table, diff, the rendered preview."""
 from __future__ import annotations
 
+import json
+from typing import Any
+
+import numpy as np
 import streamlit as st
 
 from core.prompts.templates import PromptDiff, PromptVersionInfo
@@ -67,3 +71,54 @@ def messages(chat: list[dict]) -> None:
     for message in chat:
         st.caption(message["role"].capitalize())
         st.text(message["content"])
+
+
+# --- filling the template's variables from a dataset row ------------------------------------------------------
+
+def best_dataset(versions: list, variables: list[str]) -> int:
+    """The index of the dataset version whose columns match most of the template's variables (text columns
+    first), so the preview does not default to an unrelated dataset; 0 when none matches."""
+    def score(version) -> tuple[int, int]:
+        kinds = {c["name"]: c.get("dtype") for c in version.columns}
+        named = [v for v in variables if v in kinds]
+        return len(named), sum(kinds[v] != "object" for v in named)
+    scores = [score(v) for v in versions]
+    return max(range(len(versions)), key=lambda i: scores[i]) if versions else 0
+
+
+def default_column(columns: list[str], variable: str) -> int:
+    """The column with the variable's name (any case), else the first column."""
+    lowered = [c.lower() for c in columns]
+    return lowered.index(variable.lower()) if variable.lower() in lowered else 0
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def template_value(value: Any) -> tuple[Any, str | None]:
+    """A cell as a template variable gets it, and what kind of value it is when it is not plain text or a number
+    (a list of chat messages, a dict): structured values go in as JSON, never as a Python dump."""
+    value = _plain(value)
+    if isinstance(value, list):
+        kind = "a list of chat messages" if value and all(isinstance(v, dict) and "content" in v for v in value) \
+            else "a list"
+        return json.dumps(value, ensure_ascii=False, indent=1, default=str), kind
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False, indent=1, default=str), "a record (key: value pairs)"
+    return value, None
+
+
+def variable_notes(mapping: dict[str, str], kinds: dict[str, str | None]) -> list[str]:
+    """One sentence per variable filled from a column whose values are not text."""
+    return [f"'{variable}' is filled from the column '{mapping[variable]}', which holds {kind}, not text: the "
+            "template gets it as JSON. Pick a text column, or write the template for that structure."
+            for variable, kind in kinds.items() if kind]

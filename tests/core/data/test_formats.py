@@ -1,6 +1,8 @@
 import pandas as pd
+import pytest
 
-from core.data.formats import chat_problems, detect_format, training_texts
+from core.data.formats import chat_problems, check_format, detect_format, training_texts
+from core.errors import InvalidInput
 
 GOOD_CHAT = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
              {"role": "assistant", "content": "Hello!"}]
@@ -58,3 +60,35 @@ def test_unknown_format_says_what_it_expected():
 def test_training_text_joins_all_turns():
     frame = pd.DataFrame({"messages": [GOOD_CHAT]})
     assert training_texts(frame, detect_format(frame)).tolist() == ["Be brief.\nHi\nHello!"]
+
+
+@pytest.mark.parametrize("names, fmt, columns", [
+    (("prompt", "response"), "prompt_completion", {"prompt": "prompt", "completion": "response"}),
+    (("Input", "Output"), "prompt_completion", {"prompt": "Input", "completion": "Output"}),
+    (("question", "answer"), "prompt_completion", {"prompt": "question", "completion": "answer"}),
+    (("instruction", "output"), "instruction_response", {"instruction": "instruction", "response": "output"}),
+    (("instruction", "input", "output"), "instruction_response",
+     {"instruction": "instruction", "response": "output", "input": "input"}),
+])
+def test_the_common_column_names_are_recognised(names, fmt, columns):
+    frame = pd.DataFrame({name: ["some text", "more text"] for name in names})
+    report = detect_format(frame)
+    assert (report.format, report.columns, report.ready) == (fmt, columns, True)
+
+
+def test_a_mapping_checks_columns_whose_names_differ_and_the_fine_tune_reads_the_same():
+    from core.finetune.config import FinetuneConfig
+    from core.finetune.examples import resolve_format
+
+    frame = pd.DataFrame({"ask": ["Hi?", None], "reply": ["Hello.", "Fine."]})
+    assert detect_format(frame).format == "unknown"
+    report = check_format(frame, "prompt_completion", {"prompt": "ask", "completion": "reply"})
+    assert report.format == "prompt_completion" and report.issue_count == 1
+    assert report.issues[0].problem == "prompt (ask) is missing"
+    config = FinetuneConfig(base_model="m", dataset="d", format="prompt_completion", prompt_column="ask",
+                            response_column="reply")
+    assert resolve_format(frame, config).columns == report.columns
+    with pytest.raises(InvalidInput, match="no column named 'nope'"):
+        check_format(frame, "prompt_completion", {"prompt": "nope", "completion": "reply"})
+    with pytest.raises(InvalidInput, match="Choose a column for completion"):
+        check_format(frame, "prompt_completion", {"prompt": "ask"})
