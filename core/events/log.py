@@ -80,11 +80,13 @@ def rows_from_events(events: Sequence[EventIn], *, source: str, prices: dict, sq
             messages = normalise_input(event.input)
         except InvalidInput as exc:
             raise InvalidInput(f"Event {index}: {exc.message}.") from None
+        if event.event_id is None:
+            event.event_id = next(fresh_ids)  # the caller learns each event's id
         cost = event.cost if event.cost is not None else estimate_cost(prices, event.model, event.tokens_in,
                                                                        event.tokens_out)
         feedback_at = format_time(event.time, sqlite=sqlite) if event.feedback_score is not None else None
         rows.append((
-            event.event_id or next(fresh_ids), event.response_id, format_time(event.time, sqlite=sqlite),
+            event.event_id, event.response_id, format_time(event.time, sqlite=sqlite),
             event.deployment, event.deployment_version, event.arm, event.model, event.adapter,
             event.template_version, event.application, event.user_id, _json(messages), event.output,
             event.finish_reason, _num(event.latency_s), _num(event.ttft_s), event.tokens_in, event.tokens_out,
@@ -134,7 +136,8 @@ def insert_rows(connection: Connection, rows: Sequence[tuple]) -> int:
 def log_events(store: Store, events: list[EventIn], *, source: str = "sdk") -> int:
     """Logs model calls made anywhere (here or elsewhere) in one bulk write; returns how many were added.
 
-    All or nothing: a bad event raises InvalidInput naming it and nothing is written. The cost is taken from
+    All or nothing: a bad event raises InvalidInput naming it and nothing is written. Events without an
+    `event_id` get one (set on the EventIn, so the caller can return it). The cost is taken from
     the model's price table when an event does not give it. Events whose `event_id` is already logged are an
     error of the caller (the unique index refuses them); `EventWriter` replays use `only_new=True` internally.
     """

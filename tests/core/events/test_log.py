@@ -27,7 +27,9 @@ def _events(n=300):
 
 @pytest.mark.postgres
 def test_a_bulk_log_lands_every_event_and_filters_find_them(any_store):
-    assert log_events(any_store, _events(), source="sdk") == 300
+    events = _events()
+    assert log_events(any_store, events, source="sdk") == 300
+    assert len({e.event_id for e in events}) == 300 and all(e.event_id.startswith("evt_") for e in events)
     with any_store.read() as session:
         assert session.exec(select(func.count()).select_from(InferenceEvent)).one() == 300
 
@@ -46,7 +48,7 @@ def test_a_bulk_log_lands_every_event_and_filters_find_them(any_store):
     assert newest[0].time == START + timedelta(minutes=299) and newest[0].time.tzinfo is not None
     assert newest[0].metadata == {"segment": "billing", "region": "EU"} and newest[0].source == "sdk"
     assert newest[0].input == [{"role": "user", "content": "question 299"}]
-    assert newest[0].event_id.startswith("evt_") and newest[0].deployment_version == 2
+    assert newest[0].event_id == events[299].event_id and newest[0].deployment_version == 2
 
 
 @pytest.mark.postgres
