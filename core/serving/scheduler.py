@@ -167,7 +167,8 @@ class Scheduler:
                         batch = self._admit(batch, list(rows)[-len(taken):], rows)
                     while batch is not None:
                         batch = self._step(batch, rows)
-                        if batch is None or self._waiting_now():
+                        # Leave the step loop only to admit waiting requests into free rows (or to close).
+                        if batch is None or self._closed or (len(batch) < self.batch_size and self._waiting_now()):
                             break
             except Exception as exc:  # a failure fails the rows in the batch, never the loop
                 log.exception("decode step failed for %s", self.name)
