@@ -267,9 +267,12 @@ def compute_kpis(store: Store, *, actor: Actor, filters: KpiFilter = KpiFilter()
     # One source for the whole report, so its percentiles are all exact or all from sketches.
     used_rollups = source != "events" and rollups.plan(filters, by) is not None
 
+    users = rollups.users_by_view(store, filters=filters, by=by, every=every) if used_rollups else {}
+
     def views(view_by, view_every, keys):
         if used_rollups:
-            return rollups.aggregate(store, filters=filters, by=view_by, every=view_every)
+            view = "series" if view_every else ("groups" if view_by else "overall")
+            return rollups.aggregate(store, filters=filters, by=view_by, every=view_every, users=users[view])
         return aggregate(store, filters=filters, keys=keys)
 
     overall_rows = views(None, None, {})

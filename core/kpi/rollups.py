@@ -20,7 +20,7 @@ import math
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import String, cast, delete, distinct, func, insert, literal_column, select
+from sqlalchemy import String, cast, delete, distinct, func, insert, literal, literal_column, select, union_all
 
 from core.kpi import registry
 from core.kpi.query import COLUMNS, KpiFilter, bucket_expression, conditions, field_expression
@@ -270,7 +270,8 @@ def _unsentinel(name: str, value):
     return value if value != "" else None
 
 
-def aggregate(store: Store, *, filters: KpiFilter, by: str | None, every: str | None) -> list[tuple[tuple, dict]] | None:
+def aggregate(store: Store, *, filters: KpiFilter, by: str | None, every: str | None,
+              users: dict[tuple, int] | None = None) -> list[tuple[tuple, dict]] | None:
     """Like core.kpi.query.aggregate for keys (period?, by?), from rollups; None when they cannot answer."""
     planned = plan(filters, by)
     if planned is None:
@@ -328,7 +329,8 @@ def aggregate(store: Store, *, filters: KpiFilter, by: str | None, every: str | 
         for column, sketch in (("latency_s", latency), ("ttft_s", ttft)):
             for q, value in sketch_quantiles(sketch, registry.PERCENTILES[column]).items():
                 values[f"{column}_p{int(round(q * 100))}"] = value
-    users = _users(store, filters=filters, by=by, every=every, postgres=postgres)
+    if users is None:
+        users = _users(store, filters=filters, by=by, every=every, postgres=postgres)
     out = []
     for key, values in results.items():
         shown = list(key)
@@ -365,4 +367,46 @@ def _users(store: Store, *, filters: KpiFilter, by: str | None, every: str | Non
             if by and by not in COLUMNS and key[-1] is not None:
                 key[-1] = str(key[-1])
             found[tuple(str(k)[:10] if (every and i == 0) else k for i, k in enumerate(key))] = int(row[-1])
+    return found
+
+
+def users_by_view(store: Store, *, filters: KpiFilter, by: str | None, every: str | None) -> dict[str, dict]:
+    """Distinct end users for the overall view ("overall"), per group ("groups") and per period x group
+    ("series"), exactly, in one scan of the events: the distinct (period, group, user) triples once, then counted."""
+    postgres = store.engine.dialect.name == "postgresql"
+    columns = []
+    if every:
+        columns.append(("p", bucket_expression(every, postgres)))
+    if by:
+        columns.append(("g", field_expression(by)))
+    triples = (select(*[expression.label(name) for name, expression in columns], E.user_id.label("u"))
+               .where(*conditions(filters), E.user_id.is_not(None))
+               .group_by(*[literal_column(name) for name, _ in columns], literal_column("u"))
+               .cte("kpi_users"))
+    views = [("overall", [])]
+    if by:
+        views.append(("groups", ["g"]))
+    if every:
+        views.append(("series", [name for name, _ in columns]))
+    parts = []
+    for view, names in views:
+        period = cast(triples.c.p, String) if "p" in names else cast(literal(None), String)
+        group = cast(triples.c.g, String) if "g" in names else cast(literal(None), String)
+        part = select(literal(view).label("view"), period.label("p"), group.label("g"),
+                      func.count(distinct(triples.c.u)).label("n"))
+        if names:
+            part = part.group_by(*[triples.c[name] for name in names])
+        parts.append(part)
+    found: dict[str, dict] = {view: {} for view, _ in views}
+    with store.read() as session:
+        for view, period, group, count in session.execute(union_all(*parts)):
+            if group is not None and by == "deployment_version":
+                group = int(group)
+            if view == "overall":
+                key = ()
+            elif view == "groups":
+                key = (group,)
+            else:
+                key = (period[:10], group) if by else (period[:10],)
+            found[view][key] = int(count)
     return found
