@@ -2,7 +2,8 @@
 (`--learning-rate` for `learning_rate`) and the `config.json` saved in the run folder.
 
 Metadata keys: help (one sentence), min/max (numbers), choices, advanced (folded away in the form),
-section (form grouping).
+section (form grouping), flag (the CLI option when it is not --field-name, e.g. --training-method: sweeps own
+--method).
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ class FinetuneConfig:
     dataset: str = _f(help="Training dataset version, NAME or NAME@VERSION.", section="Data and model")
     method: str = _f("sft", help="sft: supervised fine-tuning on conversations; dpo: preference tuning (DPO) on "
                                  "prompt / chosen / rejected pairs, e.g. exported from an annotation project.",
-                     choices=METHODS, section="Data and model")
+                     choices=METHODS, section="Data and model", flag="--training-method")
     format: str = _f("auto", help="How rows become conversations; auto detects chat messages, prompt/completion or "
                                   "instruction/response columns.", choices=FORMATS, section="Data and model")
     messages_column: str = _f("", help="Column holding chat messages (chat format; detected when empty).",

@@ -117,7 +117,7 @@ def _add_config_options(command) -> None:
     command.add_argument("--config", metavar="FILE", help="A saved config (JSON); options given here override it.")
     command.add_argument("--preset", choices=list(PRESETS), help="Start from a preset (quick check, balanced, quality).")
     for name, f in FIELDS.items():
-        flag = "--base" if name == "base_model" else f"--{name.replace('_', '-')}"
+        flag = f.metadata.get("flag") or ("--base" if name == "base_model" else f"--{name.replace('_', '-')}")
         help_text = f.metadata.get("help", "")
         if f.default is not MISSING:
             help_text += f" Default: {f.default}."
