@@ -34,7 +34,7 @@ def watch(job_id: int) -> None:
             st.rerun(scope="app")
 
 
-results, suites_tab, gates_tab = st.tabs(["Results", "Suites", "Gates"])
+results, suites_tab, gates_tab, traffic_tab = st.tabs(["Results", "Suites", "Gates", "Served traffic by cohort"])
 
 with suites_tab, errors.shown_to_user():
     found = suites.list_suites(store, actor=actor)
@@ -97,3 +97,16 @@ with results, errors.shown_to_user():
 
 with gates_tab, errors.shown_to_user():
     eval_view.gate_results(store, actor)
+
+with traffic_tab, errors.shown_to_user():
+    st.caption("A metric of served traffic (events) by a metadata key such as segment, with 95% intervals and the "
+               "largest disparity between groups.")
+    c1, c2 = st.columns(2)
+    metric = c1.selectbox("Metric", ["feedback_score", "latency_s", "cost", "tokens_out"], key="evaluate.traffic_metric")
+    key = c2.text_input("Metadata key", "segment", key="evaluate.traffic_by")
+    if actor.can(Permission.VIEW_DASHBOARDS) and key.strip():
+        report = bias.slice_events(store, actor=actor, by=key.strip(), metric=metric)
+        if report.groups:
+            eval_view.slice_table(report)
+        else:
+            st.info("No served event carries that metric and key yet.")

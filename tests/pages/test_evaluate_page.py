@@ -80,3 +80,15 @@ def test_a_run_starts_as_a_job_from_the_page(store, people, remote):
 def test_empty_state(store, people):
     app = _open(store)
     assert not app.exception and any("No suite yet" in str(i.value) for i in app.info)
+    assert any("No served event" in str(i.value) for i in app.info)
+
+
+def test_served_traffic_by_segment(store, people):
+    from core.events.log import log_events
+    from core.events.schema import EventIn
+
+    log_events(store, [EventIn(model="m", feedback_score=score, metadata={"segment": segment})
+                       for score, segment in ((1.0, "claims"), (0.0, "claims"), (1.0, "retail"))])
+    app = _open(store, "vic")
+    table = next(d.value for d in app.dataframe if "group" in d.value.columns)
+    assert dict(zip(table["group"], table["value"])) == {"claims": 0.5, "retail": 1.0}
