@@ -71,7 +71,7 @@ if can_launch:
             if config is not None and checked == config.to_dict() and tabs["Launch"].open is not False:
                 st.subheader("Pre-flight")
                 with st.spinner("Checking the model, data and machine..."):
-                    result = preflight.run(store, actor=actor, config=config)
+                    result = preflight.run(store, actor=actor, config=config, measure=True)
                 view.checks(result)
                 view.estimate(result.estimate, gpu=bool(devices))
                 if result.estimate:

@@ -2,7 +2,8 @@
 
 Errors stop a doomed run (no data in a trainable format, sequences longer than the model's context,
 QLoRA without CUDA, not enough GPU memory); warnings let the user go on (CPU training, rows skipped,
-many examples truncated). Estimates are rough by design and say what they assume.
+many examples truncated). The time estimate comes from a short real measurement of the job's own steps on this
+machine (core/finetune/speed.py, cached per device class) and says how it was made.
 """
 from __future__ import annotations
 
@@ -66,7 +67,9 @@ def estimate_memory_gb(parameters: int, config: FinetuneConfig, hidden: int, lay
     return round((weights + optimizer + activations) * 1.2 / 2**30, 2)
 
 
-def run(store: Store, *, actor: Actor, config: FinetuneConfig) -> Preflight:
+def run(store: Store, *, actor: Actor, config: FinetuneConfig, measure: bool = False) -> Preflight:
+    """`measure`: time the job's own steps on this machine when no measurement for this shape is cached yet (the
+    page's Check and `workbench finetune check` do; launching reuses what is cached and never waits for one)."""
     require(actor, Permission.LAUNCH_JOBS)
     from core.data import versions
     from core.finetune.examples import resolve_format
@@ -104,7 +107,7 @@ def run(store: Store, *, actor: Actor, config: FinetuneConfig) -> Preflight:
     elif config.gpus > len(devices):
         result.add("error", f"The job asks for {config.gpus} GPUs; this machine has {len(devices)}.")
 
-    frame = None
+    frame, dataset_sha, eval_rows = None, "", None
     for label, ref in (("training", config.dataset), ("evaluation", config.eval_dataset)):
         if not ref.strip():
             continue
@@ -130,14 +133,18 @@ def run(store: Store, *, actor: Actor, config: FinetuneConfig) -> Preflight:
                               "and will be skipped" + (" — more than half, so the run is stopped." if level == "error"
                                                        else "."))
         if label == "training":
-            frame, fmt = data, report
+            frame, fmt, dataset_sha = data, report, version.sha256
+        else:
+            eval_rows = len(data)
 
     if base is not None and frame is not None and base.path:
-        result.estimate = _estimate(store, base, frame, fmt, config, devices, result)
+        result.estimate = _estimate(store, base, frame, fmt, config, devices, result, dataset_sha=dataset_sha,
+                                    eval_rows=eval_rows, measure=measure)
     return result
 
 
-def _estimate(store: Store, base, frame, fmt, config: FinetuneConfig, devices, result: Preflight) -> dict[str, Any]:
+def _estimate(store: Store, base, frame, fmt, config: FinetuneConfig, devices, result: Preflight, *,
+              dataset_sha: str, eval_rows: int | None, measure: bool) -> dict[str, Any]:
     import json
     from pathlib import Path
 
@@ -158,19 +165,37 @@ def _estimate(store: Store, base, frame, fmt, config: FinetuneConfig, devices, r
     cfg = json.loads((Path(base.path) / "config.json").read_text())
     hidden, layers = int(cfg.get("hidden_size", 1024)), int(cfg.get("num_hidden_layers", 24))
     parameters = base.parameters or 12 * layers * hidden * hidden
-    flops = 6 * parameters * trained_tokens
-    if devices:
-        rate = 400e12 * GPU_UTILISATION * min(config.gpus or 1, len(devices))
-        assumes = f"{GPU_UTILISATION:.0%} of a GPU's peak"
-    else:
-        rate = CPU_FLOPS
-        assumes = "a 2-core CPU"
-    minutes = flops / rate / 60
-    measured = _measured_speed(store, base.name, bool(devices))
-    if measured:
-        job_id, tokens_per_s = measured
-        minutes = trained_tokens / tokens_per_s / 60
-        assumes = f"the {tokens_per_s:,.0f} tokens/s job {job_id} reached with this base model"
+    held_out = eval_rows if eval_rows is not None else round(len(texts) * config.validation_share)
+    how = "measured"
+    try:
+        from core.finetune import speed
+
+        if measure:
+            measurement = speed.measure(store.settings.home, base_path=base.path, model=base.name,
+                                        dataset_sha=dataset_sha, frame=frame, config=config, devices=devices)
+        else:
+            measurement = speed.measured(store.settings.home, device=speed.device_class(devices), model=base.name,
+                                         dataset_sha=dataset_sha, config=config)
+            if measurement is None:
+                raise LookupError("not measured yet for these settings; Check measures them")
+        minutes = speed.seconds(measurement, config=config, steps=steps, train_rows=int(train_rows),
+                                eval_rows=int(held_out), total_rows=len(frame)) / 60
+        assumes = measurement.describe()
+    except Exception as exc:  # noqa: BLE001 - no measurement (a broken model, no memory): a guess, said so
+        import logging
+
+        if not isinstance(exc, LookupError):
+            logging.getLogger(__name__).warning("could not measure the training speed: %s", exc)
+        how = "guessed"
+        why = exc if isinstance(exc, LookupError) else f"measuring failed: {exc}"
+        flops = 6 * parameters * trained_tokens
+        if devices:
+            rate = 400e12 * GPU_UTILISATION * min(config.gpus or 1, len(devices))
+            assumes = f"a guess from {GPU_UTILISATION:.0%} of a GPU's peak ({why})"
+        else:
+            rate = CPU_FLOPS
+            assumes = f"a guess from a 2-core CPU's speed ({why})"
+        minutes = flops / rate / 60
     memory = estimate_memory_gb(parameters, config, hidden, layers)
     if devices:
         smallest = min(d["memory_gb"] for d in devices[:max(config.gpus, 1)])
@@ -179,21 +204,5 @@ def _estimate(store: Store, base, frame, fmt, config: FinetuneConfig, devices, r
                                 "GiB; lower the batch size or max sequence length, or turn on QLoRA or gradient "
                                 "checkpointing.")
     return {"steps": steps, "trained_tokens": int(trained_tokens), "memory_gb": memory,
-            "minutes": round(minutes, 1), "truncated_share": round(truncated, 3),
-            "assumes": f"about 4 characters per token; {assumes}"}
-
-
-def _measured_speed(store: Store, base_model: str, gpu: bool) -> tuple[int, float] | None:
-    """(job id, tokens/s) of the latest succeeded job on the same base model and kind of device."""
-    from sqlmodel import col, select
-
-    from core.storage.tables import Job
-
-    with store.read() as session:
-        rows = session.exec(select(Job).where(Job.status == "succeeded", Job.kind == "finetune")
-                            .order_by(col(Job.id).desc()).limit(50)).all()
-    for row in rows:
-        speed = (row.metrics or {}).get("tokens_per_s")
-        if (row.config or {}).get("base_model") == base_model and speed and bool(row.devices) == gpu:
-            return row.id, float(speed)
-    return None
+            "minutes": round(minutes, 1), "truncated_share": round(truncated, 3), "how": how,
+            "assumes": f"about 4 characters per token for the token counts; time {assumes}"}

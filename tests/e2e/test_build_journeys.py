@@ -141,7 +141,7 @@ def check_quick_preset(page: Page) -> None:
     for label in ("Optimizer steps", "Time", "GPU memory" if gpu else "Memory", "Trained tokens"):
         expect(main(page).get_by_test_id("stMetricLabel").get_by_text(label, exact=True)).to_be_visible()
     expect(main(page).get_by_test_id("stMetricValue").first).to_have_text("30")
-    expect(main(page).get_by_text("Rough estimate; it assumes")).to_be_visible()
+    expect(main(page).get_by_text("; it assumes about 4 characters per token")).to_be_visible()
 
 
 class Budget:

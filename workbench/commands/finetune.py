@@ -67,7 +67,7 @@ def cmd_finetune_check(args) -> int:
     cli = _cli()
     config = _config_from(args)
     store = cli._store()
-    result = preflight.run(store, actor=cli._actor(args, store), config=config)
+    result = preflight.run(store, actor=cli._actor(args, store), config=config, measure=True)
     if args.json:
         cli._print_json(result.to_dict())
     else:

@@ -183,7 +183,8 @@ def estimate(values: dict[str, Any], *, gpu: bool) -> None:
     c3.metric("GPU memory" if gpu else "Memory", f"{values['memory_gb']:.1f} GiB")
     c4.metric("Trained tokens", tables.human_count(values["trained_tokens"]))
     truncated = values.get("truncated_share") or 0
-    st.caption(f"Rough estimate; it assumes {inert(values['assumes'])}."
+    st.caption(("Estimate" if values.get("how") == "measured" else "Rough guess")
+               + f"; it assumes {inert(values['assumes'])}."
                + (f" About {truncated:.0%} of the examples are longer than the max sequence length." if truncated
                   else ""))
 
