@@ -17,7 +17,7 @@ if not actor.can(Permission.VIEW_DATA_ROWS):
         data_view.catalogue(versions.list_datasets(services.store(), actor=actor))
     st.stop()
 
-from core.data import export, ingest, overlap, pii, profile, redact, transform, versions  # noqa: E402
+from core.data import export, formats, ingest, overlap, pii, profile, redact, transform, versions  # noqa: E402
 from core.models import registry  # noqa: E402
 from workbench import services, uploads  # noqa: E402
 from workbench.ui import charts, data_view, errors, profile_view, tables  # noqa: E402
@@ -89,6 +89,12 @@ with profile_tab, errors.shown_to_user():
         profile_view.column_details(next(c for c in report["columns"] if c["name"] == picked))
         st.subheader("Fine-tuning readiness")
         profile_view.readiness(report)
+        with st.expander("Map the columns yourself (when their names differ)", icon=":material/swap_horiz:",
+                         expanded=report["format"]["format"] == "unknown"):
+            asked = profile_view.mapping_form(column_names, report["format"], key=f"data.mapping.{version.ref}")
+            if asked:
+                frame = versions.load_frame(store, actor=actor, version=version)
+                profile_view.mapping_result(formats.check_format(frame, asked[0], asked[1]))
 
 with rows_tab, errors.shown_to_user():
     frame = versions.load_frame(store, actor=actor, version=version)
@@ -132,9 +138,7 @@ with redact_tab, errors.shown_to_user():
     st.markdown("**Export**")
     fmt = st.selectbox("Format", export.EXPORT_FORMATS, key="data.export_format",
                        help="CSV and Excel neutralise cells a spreadsheet would run as formulas.")
-    if st.button("Prepare download", key="data.prepare_export"):
-        content, file_name = export.export_bytes(store, actor=actor, ref=version.ref, fmt=fmt)
-        st.download_button(f"Download {file_name}", content, file_name=file_name, key="data.download")
+    data_view.export_button(store, actor, version, fmt)
 
 with overlap_tab, errors.shown_to_user():
     st.markdown(f"Does an evaluation set repeat rows of **{inert(version.ref)}** (taken as the training data)?")

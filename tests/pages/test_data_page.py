@@ -36,10 +36,14 @@ def test_profiling_the_demo_tickets_shows_alerts_and_readiness(data_page):
     assert not app.exception, app.exception
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Rows"] == "3,000" and int(metrics["Alerts"]) > 0
-    frames = [df.value for df in app.dataframe]
-    alerts = next(f for f in frames if "Finding" in f.columns)
+    # Alerts are a static table (long findings wrap instead of being cut off).
+    alerts = next(t.value for t in app.table if "Finding" in t.value.columns)
     assert alerts["Finding"].str.contains("personal data").any()
     assert alerts["Severity"].iloc[0] == "High"
+    # Duplicate shares are part of the value, never a delta badge that reads like a change over time.
+    app.selectbox(key="data.column.support-tickets@1").set_value("body").run()
+    duplicates = next(m for m in app.metric if m.label == "Exact duplicates")
+    assert "%" in duplicates.value and not duplicates.proto.delta
 
 
 @pytest.mark.slow
@@ -58,6 +62,11 @@ def test_redacting_from_the_page_makes_a_new_version(data_page, models_store):
     assert not app.exception
     assert any("support-tickets@2" in s.value.replace("\\", "") for s in app.success)
     assert versions.get_version(models_store, actor=SYSTEM, ref="support-tickets").parents == ["support-tickets@1"]
+    # The lineage graph names the operation on its edge, and the versions with their rows.
+    app.run()
+    specs = [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
+    lineage = next(spec for spec in specs if any(a.get("text") == "redact" for a in spec["layout"].get("annotations", [])))
+    assert any("support-tickets@2" in text for trace in lineage["data"] for text in trace.get("text") or [])
 
 
 def test_overlap_and_export_run(data_page):
@@ -65,8 +74,10 @@ def test_overlap_and_export_run(data_page):
     _button(app, "Check overlap").click().run()
     assert not app.exception
     assert {m.label for m in app.metric} >= {"Exact copies", "Near-duplicates", "Contaminated"}
-    _button(app, "Prepare download").click().run()
-    assert not app.exception
+    # Export is one step: the download button is there at once (no "Prepare" first).
+    [download] = app.get("download_button")
+    assert download.proto.label.startswith("Download support-chat-sft-v1.")
+    assert not [b for b in app.button if b.label.startswith("Prepare")]
 
 
 def _caption(app, start):
@@ -189,3 +200,21 @@ def test_viewers_get_a_read_only_catalogue_of_names_and_sizes_without_rows(store
     annotator = AppTest.from_file(str(ROOT / "pages" / "data.py"), default_timeout=60)
     annotator.session_state["auth.token"] = logins.log_in(store, name="ann", password=PASSWORD).token
     assert "Not authorised" in annotator.run().error[0].value
+
+
+def test_columns_with_other_names_can_be_mapped_and_checked_for_fine_tuning(models_store, people, tmp_path):
+    path = tmp_path / "pairs.csv"
+    path.write_text("ask,reply\nWhat is 2+2?,4\nCapital of France?,Paris\nEmpty one,\n")
+    ingest.import_file(models_store, actor=SYSTEM, path=path, name="pairs")
+    app = AppTest.from_file(str(ROOT / "pages" / "data.py"), default_timeout=120)
+    app.session_state["auth.token"] = logins.log_in(models_store, name="dan", password=PASSWORD).token
+    app.run()
+    _button(app, "Profile this version").click().run()
+    assert not app.exception and not app.error
+    assert any("No fine-tuning format recognised" in i.value for i in app.info)
+    app.selectbox(key="data.mapping.pairs@1.prompt_completion.prompt").set_value("ask")
+    app.selectbox(key="data.mapping.pairs@1.prompt_completion.completion").set_value("reply")
+    _button(app, "Check this mapping").click().run()
+    assert not app.exception and not app.error
+    assert any("1 problem(s) in 3 rows" in w.value.replace("\\", "") for w in app.warning), [w.value for w in app.warning]
+    assert any("--format prompt_completion --prompt-column ask --response-column reply" in c.value for c in app.code)

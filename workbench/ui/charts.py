@@ -42,8 +42,15 @@ def histogram(hist: dict, *, title: str, x_label: str, marker: float | None = No
 
     figure = go.Figure(go.Bar(x=centers, y=hist["counts"], width=widths, marker_color="#3b5bdb",
                               hovertemplate="%{x:.0f}: %{y} rows<extra></extra>"))
-    if marker is not None:
+    # The axis fits the data; a marker far beyond it (a max length no example reaches) is said, not drawn.
+    low, high = edges[0], edges[-1]
+    if marker is not None and marker <= high + 0.1 * (high - low):
         figure.add_vline(x=marker, line_dash="dash", line_color="#e03131", annotation_text=marker_label)
+        high = max(high, marker)
+    elif marker is not None:
+        figure.add_annotation(x=1, y=1, xref="paper", yref="paper", xanchor="right", yanchor="top", showarrow=False,
+                              text=f"{_plain(marker_label)} {marker:,.0f}: beyond every value", font=dict(color="#e03131"))
+    figure.update_xaxes(range=[low, high + 0.02 * (high - low)])
     figure.update_layout(title=_plain(title), xaxis_title=_plain(x_label), yaxis_title="Rows", height=280,
                          margin=dict(t=40, b=10, l=10, r=10), bargap=0.05)
     st.plotly_chart(figure, width="stretch")
@@ -80,20 +87,26 @@ def lineage_graph(lineage: dict) -> None:
         rows.setdefault(depth[n], []).append(n)
     position = {n: (d, i) for d, members in rows.items() for i, n in enumerate(sorted(members))}
     figure = go.Figure()
+    info = lineage["nodes"]
     for parent, child in edges:
         (x0, y0), (x1, y1) = position[parent], position[child]
         figure.add_trace(go.Scatter(x=[x0, x1], y=[y0, y1], mode="lines", line=dict(color="#adb5bd", width=2),
                                     hoverinfo="skip", showlegend=False))
-    info = lineage["nodes"]
+        # The operation that made the child, on its edge ("redact", "dedupe", "split"...).
+        figure.add_annotation(x=(x0 + x1) / 2, y=(y0 + y1) / 2, text=_plain(info[child]["transformation"]),
+                              showarrow=False, yshift=10, font=dict(color="#495057"))
     figure.add_trace(go.Scatter(
         x=[position[n][0] for n in nodes], y=[position[n][1] for n in nodes], mode="markers+text",
-        text=nodes, textposition="top center", showlegend=False,
+        text=[f"{_plain(n)}<br>{info[n]['rows']:,} rows" for n in nodes], textposition="bottom center",
+        showlegend=False,
         marker=dict(size=18, color=["#e03131" if n == lineage["version"] else "#3b5bdb" for n in nodes]),
         hovertext=[f"{n}: {info[n]['transformation']}, {info[n]['rows']:,} rows, by {info[n]['created_by']}" for n in nodes],
         hoverinfo="text",
     ))
-    figure.update_layout(height=120 + 60 * max(len(m) for m in rows.values()), margin=dict(t=20, b=10, l=10, r=10),
-                         xaxis=dict(visible=False), yaxis=dict(visible=False))
+    depth_max = max(rows)
+    figure.update_layout(height=140 + 70 * max(len(m) for m in rows.values()), margin=dict(t=20, b=10, l=10, r=10),
+                         xaxis=dict(visible=False, range=[-0.4, depth_max + 0.4]),
+                         yaxis=dict(visible=False, range=[-0.6, max(len(m) for m in rows.values()) - 0.4]))
     st.plotly_chart(figure, width="stretch")
 
 

@@ -91,7 +91,12 @@ def lineage_table(history: list[VersionInfo]) -> None:
     tables.show([{"Version": v.ref, "Rows": f"{v.rows:,}", "Made by": v.transformation,
                   "From": v.source if v.transformation == "import" else "",
                   "Parents": ", ".join(v.parents), "Who": v.created_by, "When": v.created_at.strftime("%Y-%m-%d %H:%M"),
-                  "Details": _details(v.stats)} for v in history])
+                  "Details": _details(v.stats)} for v in history],
+                column_config={"Version": st.column_config.TextColumn(width="small"),
+                               "Rows": st.column_config.TextColumn(width="small"),
+                               "Made by": st.column_config.TextColumn(width="small"),
+                               "Parents": st.column_config.TextColumn(width="medium"),
+                               "Details": st.column_config.TextColumn(width="large")})
 
 
 def _details(stats: dict) -> str:
@@ -149,3 +154,21 @@ def catalogue(datasets: list[DatasetInfo]) -> None:
          "By": d.latest.created_by if d.latest else d.created_by}
         for d in datasets
     ])
+
+
+EXPORT_MIME = {"csv": "text/csv", "jsonl": "application/jsonl", "parquet": "application/vnd.apache.parquet",
+               "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+def export_button(store, actor, version: VersionInfo, fmt: str) -> None:
+    """One step, any number of times: the file is written when the button is clicked (each click is an audited
+    export), and the page does not rerun, so the button stays."""
+    from core.data import export
+
+    file_name = f"{version.dataset}-v{version.version}.{fmt}"
+
+    def content() -> bytes:
+        return export.export_bytes(store, actor=actor, ref=version.ref, fmt=fmt)[0]
+
+    st.download_button(f"Download {file_name}", data=content, file_name=file_name, mime=EXPORT_MIME.get(fmt),
+                       key="data.download", on_click="ignore", icon=":material/download:")

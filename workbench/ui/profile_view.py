@@ -39,7 +39,8 @@ def alerts(report: dict) -> None:
     frame = pd.DataFrame([{"Severity": SEVERITY_LABELS[a["severity"]], "Column": a["column"] or "(whole dataset)",
                            "Finding": a["message"]} for a in report["alerts"]])
     styled = frame.style.map(lambda label: f"color: {SEVERITY_COLOURS[label]}; font-weight: 600", subset=["Severity"])
-    st.dataframe(styled, hide_index=True, width="stretch")
+    # A static table wraps long findings instead of cutting them off at the column's edge.
+    st.table(styled.hide(axis="index"))
 
 
 def columns_table(report: dict) -> None:
@@ -54,9 +55,11 @@ def columns_table(report: dict) -> None:
 def text_details(name: str, text: dict) -> None:
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Median length", f"{text['chars'].get('p50', 0):.0f} chars")
-    c2.metric("Exact duplicates", f"{text['exact_duplicates']:,}", f"{text['exact_duplicate_share']:.1%}", delta_color="off")
-    c3.metric("Near-duplicates", f"{text['near_duplicates']['rows']:,}",
-              f"{text['near_duplicates']['share']:.1%} of {text['near_duplicates']['checked_rows']:,} checked", delta_color="off")
+    # Shares go in the value, not in a delta badge (which reads like a change over time).
+    c2.metric("Exact duplicates", f"{text['exact_duplicates']:,} ({text['exact_duplicate_share']:.1%})",
+              help="Rows whose text is the same as an earlier row's, and their share of all rows.")
+    c3.metric("Near-duplicates", f"{text['near_duplicates']['rows']:,} ({text['near_duplicates']['share']:.1%})",
+              help=f"Share of the {text['near_duplicates']['checked_rows']:,} rows checked (MinHash, similarity 0.8).")
     c4.metric("Empty or blank", f"{text['empty_or_whitespace']:,}")
     left, right = st.columns(2)
     with left:
@@ -127,3 +130,43 @@ def readiness(report: dict) -> None:
                          marker=tokens["max_length"], marker_label="max length")
         st.caption(f"About {tokens['estimated_total']:,} tokens in all; {tokens['truncated_share']:.1%} of examples exceed "
                    f"{tokens['max_length']} tokens; padded batches would waste about {tokens['padding_waste_share']:.0%}.")
+
+
+MAPPABLE = {"prompt_completion": "Prompt / completion", "instruction_response": "Instruction / response",
+            "chat": "Chat messages"}
+# The fine-tune settings each role's column goes to (the form's fields and `workbench finetune run` options).
+FINETUNE_FIELD = {"prompt": "prompt_column", "instruction": "prompt_column", "completion": "response_column",
+                  "response": "response_column", "messages": "messages_column"}
+
+
+def mapping_form(columns: list[str], detected: dict, *, key: str) -> tuple[str, dict[str, str]] | None:
+    """Lets the user say which columns play which part when the names differ; returns (format, role -> column)
+    once they ask to check it."""
+    from core.data.formats import FORMAT_ROLES
+
+    formats = list(MAPPABLE)
+    start = formats.index(detected["format"]) if detected["format"] in formats else 0
+    fmt = st.selectbox("Format", formats, index=start, format_func=MAPPABLE.get, key=f"{key}.format")
+    chosen = {}
+    cells = st.columns(len(FORMAT_ROLES[fmt]))
+    for cell, role in zip(cells, FORMAT_ROLES[fmt]):
+        known = detected["columns"].get(role)
+        chosen[role] = cell.selectbox(f"{role.capitalize()} column", columns, key=f"{key}.{fmt}.{role}",
+                                      index=columns.index(known) if known in columns else 0)
+    if st.button("Check this mapping", key=f"{key}.check"):
+        return fmt, chosen
+    return None
+
+
+def mapping_result(report) -> None:
+    """The check of a chosen mapping, and the fine-tune settings that use it."""
+    mapping = ", ".join(f"{role} = {column}" for role, column in report.columns.items())
+    if report.ready:
+        st.success(inert(f"Ready for fine-tuning as {report.label.lower()} ({mapping}); every row fits."))
+    else:
+        st.warning(inert(f"{report.label} ({mapping}): {report.explanation}"))
+        tables.show([{"Row": i.row, "Problem": i.problem} for i in report.issues[:1000]], height=240)
+    flags = [f"--format {report.format}"] + [f"--{FINETUNE_FIELD[role].replace('_', '-')} {column}"
+                                             for role, column in report.columns.items() if role in FINETUNE_FIELD]
+    st.caption("Fine-tune with these columns: set the same format and columns in the Fine-tune form, or run")
+    st.code("workbench finetune run ... " + " ".join(flags), language="bash")
