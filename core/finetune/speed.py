@@ -6,7 +6,7 @@ job tokenises them, padded or padding-free as configured) and timed for a few op
 evaluation batch and one adapter save. The Python start-up of a job process (torch, transformers and peft
 imports) is timed once in a fresh interpreter. Results are cached in the workbench home per device class
 (the GPU's name, or the CPU with its core count), model, dataset version and batch shape, so only the first
-check of a new shape pays for it (about 10-30 s on a 2-core CPU for the bundled model).
+check of a new shape pays for it (a model load and four training steps).
 """
 from __future__ import annotations
 
