@@ -31,7 +31,7 @@ with errors.shown_to_user():
     with usage:
         kpi_view.usage(store, actor, current, period)
     with service:
-        kpi_view.service(current)
+        kpi_view.service(store, current)
     with quality:
         kpi_view.quality_section(store, actor, current)
     with business:

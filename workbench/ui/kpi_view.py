@@ -54,13 +54,13 @@ def _actor_key(actor: Actor) -> tuple:
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False, max_entries=64)
 def _report(_store: Store, _actor: Actor, actor_key: tuple, filters: KpiFilter, by: str | None, every: str | None,
-            marker: int) -> query.KpiReport:
+            marker: tuple) -> query.KpiReport:
     return query.compute_kpis(_store, actor=_actor, filters=filters, by=by, every=every)
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False, max_entries=32)
 def _comparison(_store: Store, _actor: Actor, actor_key: tuple, filters: KpiFilter, versions: tuple | None,
-                marker: int) -> significance.KpiComparison:
+                marker: tuple) -> significance.KpiComparison:
     if versions:
         return significance.compare_versions(_store, actor=_actor, filters=filters.replace(deployment=None),
                                              deployment=versions[0], version_a=versions[1], version_b=versions[2])
@@ -72,8 +72,24 @@ def _statuses(_store: Store, _actor: Actor, actor_key: tuple, marker: tuple, hou
     return targets.target_statuses(_store, actor=_actor)
 
 
-def _marker(store: Store) -> int:
-    return query.latest_event_id(store)
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False, max_entries=64)
+def _distinct(_store: Store, _actor: Actor, actor_key: tuple, name: str, filters: KpiFilter, marker: tuple) -> list:
+    return query.distinct_values(_store, actor=_actor, name=name, filters=filters)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False, max_entries=4)
+def _span_and_keys(_store: Store, marker: tuple) -> tuple:
+    return query.event_span(_store), query.metadata_keys(_store)
+
+
+def distinct_values(store: Store, actor: Actor, name: str, filters: KpiFilter = KpiFilter()) -> list:
+    """The values a field takes in the period (for pickers), cached like the reports."""
+    return _distinct(store, actor, _actor_key(actor), name, filters, _marker(store))
+
+
+def _marker(store: Store) -> tuple:
+    """What the caches are keyed on besides the filters: which database, and its newest event's row id."""
+    return str(store.settings.home), store.settings.database_url, query.latest_event_id(store)
 
 
 def report(store: Store, actor: Actor, filters: KpiFilter, *, by: str | None = None, every: str | None = None):
@@ -101,13 +117,12 @@ def _param_date(name: str, default: date) -> date:
 
 def filters(store: Store, actor: Actor) -> PageFilters:
     """The period picker, split and filters; starts from the URL's query parameters and writes them back."""
-    first, last = query.event_span(store)
+    (first, last), keys = _span_and_keys(store, _marker(store))
     last_day = (last or datetime.now(timezone.utc)).date()
     first_day = (first or datetime.now(timezone.utc)).date()
     default_since = max(first_day, last_day - timedelta(days=27))
     since = _param_date("since", default_since)
     until = _param_date("until", last_day)
-    keys = query.metadata_keys(store)
     splits = [s for s in SPLITS] + [k for k in keys if k not in SPLITS]
     by_default = st.query_params.get("by", "")
     where_key, _, where_value = st.query_params.get("where", "").partition("=")
@@ -125,10 +140,10 @@ def filters(store: Store, actor: Actor) -> PageFilters:
     where_key = one.selectbox("Filter on", filter_keys, index=filter_keys.index(where_key)
                               if where_key in filter_keys else 0, format_func=lambda s: s or "(no filter)",
                               key="kpi.where_key")
-    values = [""] + [str(v) for v in query.distinct_values(store, actor=actor, name=where_key)] if where_key else [""]
+    values = [""] + [str(v) for v in distinct_values(store, actor, where_key)] if where_key else [""]
     where_value = two.selectbox("equal to", values, index=values.index(where_value) if where_value in values else 0,
                                 key="kpi.where_value", disabled=not where_key)
-    deployments = [""] + [str(v) for v in query.distinct_values(store, actor=actor, name="deployment")]
+    deployments = [""] + [str(v) for v in distinct_values(store, actor, "deployment")]
     wanted = st.query_params.get("deployment", "")
     deployment = three.selectbox("Deployment", deployments, index=deployments.index(wanted)
                                  if wanted in deployments else 0, format_func=lambda s: s or "(all)",
@@ -198,16 +213,34 @@ def _chart(figure, key: str) -> None:
     st.plotly_chart(figure, width="stretch", key=key)
 
 
+@st.cache_resource(ttl=CACHE_TTL_S, show_spinner=False, max_entries=256)
+def _figure(_report: query.KpiReport, report_key: tuple, kind: str, kpi: str):
+    """Figures are built once per report and KPI (building ~20 plotly figures would dominate a warm rerun)."""
+    return (kpi_charts.series_figure if kind == "series" else kpi_charts.groups_figure)(_report, kpi)
+
+
+def _report_key(report: query.KpiReport, store: Store) -> tuple:
+    return repr(report.filters), report.by, report.every, _marker(store)
+
+
+def series_chart(store: Store, report: query.KpiReport, kpi: str, key: str) -> None:
+    _chart(_figure(report, _report_key(report, store), "series", kpi), key)
+
+
+def groups_chart(store: Store, report: query.KpiReport, kpi: str, key: str) -> None:
+    _chart(_figure(report, _report_key(report, store), "groups", kpi), key)
+
+
 def usage(store: Store, actor: Actor, current: query.KpiReport, filters_: KpiFilter) -> None:
     for name in ("requests", "users", "applications", "cost", "tokens_out"):
-        _chart(kpi_charts.series_figure(current, name), f"kpi.usage.{name}")
+        series_chart(store, current, name, f"kpi.usage.{name}")
     by_model = report(store, actor, filters_, by="model")
     by_deployment = report(store, actor, filters_, by="deployment")
     left, right = st.columns(2)
     with left:
-        _chart(kpi_charts.groups_figure(by_model, "cost"), "kpi.usage.cost_model")
+        groups_chart(store, by_model, "cost", "kpi.usage.cost_model")
     with right:
-        _chart(kpi_charts.groups_figure(by_deployment, "cost"), "kpi.usage.cost_deployment")
+        groups_chart(store, by_deployment, "cost", "kpi.usage.cost_deployment")
     st.markdown("**Fine-tuning and evaluation spend** (jobs finished in the period, priced per GPU or CPU hour "
                 "from the settings)")
     spent = spend.job_spend(store, actor=actor, since=filters_.since, until=filters_.until)
@@ -217,15 +250,15 @@ def usage(store: Store, actor: Actor, current: query.KpiReport, filters_: KpiFil
         st.caption("No job finished in this period.")
 
 
-def service(current: query.KpiReport) -> None:
+def service(store: Store, current: query.KpiReport) -> None:
     for name in ("latency_p50_s", "latency_p95_s", "latency_p99_s", "ttft_p95_s", "error_rate",
                  "rate_limited_rate"):
-        _chart(kpi_charts.series_figure(current, name), f"kpi.service.{name}")
+        series_chart(store, current, name, f"kpi.service.{name}")
 
 
 def quality_section(store: Store, actor: Actor, current: query.KpiReport) -> None:
     for name in ("thumbs_up_rate", "mean_score", "guard_incident_rate"):
-        _chart(kpi_charts.series_figure(current, name), f"kpi.quality.{name}")
+        series_chart(store, current, name, f"kpi.quality.{name}")
     st.metric("Open drift alerts", quality.open_drift_alerts(store, actor=actor))
     ratings = quality.annotation_ratings(store, actor=actor)
     st.markdown("**Annotation ratings** (mean of numeric and yes/no questions)")
@@ -248,22 +281,21 @@ def business(store: Store, actor: Actor, chosen: PageFilters, current: query.Kpi
                 for g in current.groups]
         tables.show(rows, key="kpi.business.groups")
         for name in ("cost_per_1k_requests", "latency_p95_s", "thumbs_up_rate"):
-            _chart(kpi_charts.groups_figure(current, name), f"kpi.business.{name}")
+            groups_chart(store, current, name, f"kpi.business.{name}")
     else:
         st.caption("Choose a split above (segment, region, deployment version...) to compare groups.")
     st.markdown("**This period against the previous one**")
     if changes is not None:
         comparison_table(changes)
     st.markdown("**A/B: two versions of a deployment over the same period**")
-    deployments = [str(v) for v in query.distinct_values(store, actor=actor, name="deployment",
-                                                          filters=chosen.kpi_filter())]
+    deployments = [str(v) for v in distinct_values(store, actor, "deployment", chosen.kpi_filter())]
     if not deployments:
         st.caption("No deployment served traffic in this period.")
         return
     left, middle, right = st.columns(3)
     deployment = left.selectbox("Deployment", deployments, key="kpi.ab.deployment")
-    versions = sorted(int(v) for v in query.distinct_values(
-        store, actor=actor, name="deployment_version", filters=chosen.kpi_filter().replace(deployment=deployment)))
+    versions = sorted(int(v) for v in distinct_values(
+        store, actor, "deployment_version", chosen.kpi_filter().replace(deployment=deployment)))
     if len(versions) < 2:
         st.caption(f"{inert(deployment)} served one version in this period; nothing to compare.")
         return
@@ -371,7 +403,7 @@ def home_summary(store: Store, actor: Actor) -> None:
     """A viewer's home: the last 7 days' KPI tiles and the targets' status (the alerts follow on the home page)."""
     if not actor.can(Permission.VIEW_DASHBOARDS) or actor.can(Permission.MANAGE_MODELS):
         return
-    _first, last = query.event_span(store)
+    (_first, last), _keys = _span_and_keys(store, _marker(store))
     if last is None:
         st.info("No model traffic is logged yet; KPIs appear here once applications send events.")
         return
