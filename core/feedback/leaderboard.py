@@ -76,40 +76,44 @@ class WinRate:
                 "games": self.games, "win_rate": self.rate}
 
 
+def _cells(votes: Sequence[Vote]) -> dict[tuple[str, str, str], int]:
+    """Votes counted by (a, b, winner): the rest of the arithmetic runs over these few cells."""
+    from collections import Counter
+
+    return Counter((v.a, v.b, v.winner) for v in votes if v.a != v.b)
+
+
 def win_rates(votes: Sequence[Vote]) -> list[WinRate]:
     tally: dict[str, list[int]] = {}
-    for v in votes:
-        if v.a == v.b:
-            continue
-        for model in (v.a, v.b):
+    for (a, b, winner), count in _cells(votes).items():
+        for model in (a, b):
             tally.setdefault(model, [0, 0, 0])
-        if v.winner == "tie":
-            tally[v.a][2] += 1
-            tally[v.b][2] += 1
+        if winner == "tie":
+            tally[a][2] += count
+            tally[b][2] += count
         else:
-            winner, loser = (v.a, v.b) if v.winner == "a" else (v.b, v.a)
-            tally[winner][0] += 1
-            tally[loser][1] += 1
+            won, lost = (a, b) if winner == "a" else (b, a)
+            tally[won][0] += count
+            tally[lost][1] += count
     rates = [WinRate(m, *t) for m, t in tally.items()]
     return sorted(rates, key=lambda r: (-(r.rate or 0), r.model))
 
 
 def pair_matrix(votes: Sequence[Vote]) -> tuple[list[str], np.ndarray]:
     """Models, and W[i, j] = wins of i over j plus half their ties."""
-    models = sorted({v.a for v in votes} | {v.b for v in votes})
+    cells = _cells(votes)
+    models = sorted({a for a, _, _ in cells} | {b for _, b, _ in cells})
     index = {m: i for i, m in enumerate(models)}
     wins = np.zeros((len(models), len(models)))
-    for v in votes:
-        i, j = index[v.a], index[v.b]
-        if i == j:
-            continue
-        if v.winner == "a":
-            wins[i, j] += 1
-        elif v.winner == "b":
-            wins[j, i] += 1
+    for (a, b, winner), count in cells.items():
+        i, j = index[a], index[b]
+        if winner == "a":
+            wins[i, j] += count
+        elif winner == "b":
+            wins[j, i] += count
         else:
-            wins[i, j] += 0.5
-            wins[j, i] += 0.5
+            wins[i, j] += 0.5 * count
+            wins[j, i] += 0.5 * count
     return models, wins
 
 
@@ -160,10 +164,7 @@ def leaderboard(votes: Sequence[Vote], *, rounds: int = ROUNDS, level: float = L
     point = bradley_terry(wins) * SCALE + 1000.0
     # The votes as counts of (i, j, outcome) cells, resampled all together.
     index = {m: i for i, m in enumerate(models)}
-    cells: dict[tuple[int, int, str], int] = {}
-    for v in votes:
-        key = (index[v.a], index[v.b], v.winner)
-        cells[key] = cells.get(key, 0) + 1
+    cells = {(index[a], index[b], winner): count for (a, b, winner), count in _cells(votes).items()}
     keys = list(cells)
     counts = np.array([cells[k] for k in keys], dtype=float)
     draws = np.random.default_rng(seed).multinomial(len(votes), counts / counts.sum(), size=rounds).astype(float)
@@ -190,10 +191,9 @@ def leaderboard(votes: Sequence[Vote], *, rounds: int = ROUNDS, level: float = L
 def elo_ratings(votes: Sequence[Vote], *, k: float = ELO_K, start: float = 1000.0) -> dict[str, float]:
     """Online Elo over the votes in the order given (oldest first)."""
     ratings: dict[str, float] = {}
+    scores = {"a": 1.0, "b": 0.0, "tie": 0.5}
     for v in votes:
         ra, rb = ratings.get(v.a, start), ratings.get(v.b, start)
-        expected_a = 1.0 / (1.0 + 10 ** ((rb - ra) / 400.0))
-        score_a = 1.0 if v.winner == "a" else 0.0 if v.winner == "b" else 0.5
-        ratings[v.a] = ra + k * (score_a - expected_a)
-        ratings[v.b] = rb - k * (score_a - expected_a)
+        change = k * (scores[v.winner] - 1.0 / (1.0 + 10 ** ((rb - ra) / 400.0)))
+        ratings[v.a], ratings[v.b] = ra + change, rb - change
     return ratings
