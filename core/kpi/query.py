@@ -267,7 +267,10 @@ def compute_kpis(store: Store, *, actor: Actor, filters: KpiFilter = KpiFilter()
     # One source for the whole report, so its percentiles are all exact or all from sketches.
     used_rollups = source != "events" and rollups.plan(filters, by) is not None
 
-    users = rollups.users_by_view(store, filters=filters, by=by, every=every) if used_rollups else {}
+    # Distinct users are the one figure rollups cannot sum; count them (one scan) only when a KPI asked needs them.
+    needs_users = any(name in ("users", "cost_per_user") for name in names)
+    users = rollups.users_by_view(store, filters=filters, by=by, every=every) if used_rollups and needs_users \
+        else {"overall": {}, "groups": {}, "series": {}}
 
     def views(view_by, view_every, keys):
         if used_rollups:

@@ -71,6 +71,9 @@ def test_kpis_from_rollups_equal_pandas(any_store):
     _close(filtered.overall, ev.pandas_kpis(rows))
     for group in filtered.groups:
         _close(group["kpis"], ev.pandas_kpis(rows[rows["deployment_version"] == group["by"]["deployment_version"]]))
+    picked = query.compute_kpis(any_store, actor=VIEWER, by="segment", kpis=["requests", "cost_per_user"])
+    assert set(picked.overall) == {"requests", "cost_per_user"}
+    assert picked.overall["cost_per_user"] == pytest.approx(ev.pandas_kpis(df)["cost_per_user"], rel=1e-9)
     hours = KpiFilter(since=ev.START + timedelta(days=1, hours=5), until=ev.START + timedelta(days=6, hours=17),
                       where={"segment": "claims"})  # whole hours, not whole days: the hour rows answer
     by_hour = query.compute_kpis(any_store, actor=VIEWER, filters=hours, by="model")
