@@ -31,7 +31,7 @@ if st.session_state.get(view.TAB_KEY) not in labels:
 if notice := st.session_state.pop(view.FLASH_KEY, None):
     st.success(notice)
 tabs = dict(zip(labels, st.tabs(labels, key=view.TAB_KEY, on_change="rerun")))
-everyone = queue.list_jobs(store, actor=actor)
+everyone = queue.list_jobs(store, actor=actor, kind="finetune")
 by_id = {job.id: job for job in everyone}
 
 if can_launch:
@@ -97,10 +97,11 @@ with tabs["Jobs"], errors.shown_to_user():
         status = f1.selectbox("Status", ["all", *queue.STATUSES], key="finetune.filter.status")
         who = f2.selectbox("Launched by", ["everyone", *sorted({j.created_by for j in everyone})],
                            key="finetune.filter.by")
-        shown = queue.list_jobs(store, actor=actor, status=None if status == "all" else status,
-                                created_by=None if who == "everyone" else who)
+        filters = dict(kind="finetune", status=None if status == "all" else status,
+                       created_by=None if who == "everyone" else who)
+        shown = queue.list_jobs(store, actor=actor, **filters)
         if shown:
-            view.jobs_table(shown)
+            view.jobs_table_live(store, actor, filters, live=any(j.status in queue.ACTIVE for j in shown))
         else:
             st.caption("No job matches these filters.")
         ids = [j.id for j in shown]

@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.finetune.config import FIELDS, PRESET_HELP, PRESETS, FinetuneConfig, label_of
+from core.finetune.progress import config_diff, eta_seconds, metric_series  # noqa: F401 - the page shows the diff
 from core.jobs.queue import ACTIVE, CANCELLED, FAILED, INTERRUPTED, QUEUED, RUNNING, SUCCEEDED, JobInfo
 from core.storage.tables import utcnow
 from workbench.ui import errors, tables
@@ -256,10 +257,27 @@ def clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def jobs_table_live(store, actor, filters: dict, *, live: bool) -> None:
+    """The jobs table; while a shown job is queued or running it is read again every 2 s, like the live panel
+    below it, so both show the same step."""
+    from core.jobs import queue
+
+    def draw() -> None:
+        jobs_table(queue.list_jobs(store, actor=actor, **filters))
+
+    if live:
+        st.fragment(draw, run_every=2)()
+    else:
+        draw()
+
+
 def jobs_table(jobs: list[JobInfo]) -> None:
+    from core.jobs import actions as job_actions
+
+    figures = {job.id: job_actions.progress(job) for job in jobs}
     tables.show([{
         "Job": job.id, "Name": job.name, "Status": job.status,
-        "Progress": job.progress if job.max_steps else None,
+        "Progress": figures[job.id].fraction if job.max_steps else None,
         "Step": f"{job.step:,} / {job.max_steps:,}" if job.max_steps else f"{job.step:,}",
         "Launched by": job.created_by, "Created (UTC)": _when(job.created_at), "Run time": _elapsed(job),
         "Eval loss": job.metrics.get("eval_loss"), "Adapter": job.model or "",
@@ -284,29 +302,11 @@ def status_line(job: JobInfo) -> None:
     st.caption(" · ".join(parts))
 
 
-def seconds_per_step(rows: list[dict]) -> float | None:
-    """From the training log rows of the latest attempt (time_s starts again at 0 when a job resumes)."""
-    timed = [r for r in rows if isinstance(r.get("time_s"), (int, float)) and isinstance(r.get("step"), int)]
-    segment: list[dict] = []
-    for row in timed:
-        if segment and row["time_s"] < segment[-1]["time_s"]:
-            segment = []
-        segment.append(row)
-    if len(segment) < 2:
-        return None
-    first, last = segment[0], segment[-1]
-    steps = last["step"] - first["step"]
-    return (last["time_s"] - first["time_s"]) / steps if steps > 0 else None
-
-
-def eta_seconds(job: JobInfo, rows: list[dict]) -> float | None:
-    pace = seconds_per_step(rows)
-    if pace is None or not job.max_steps:
-        return None
-    return max(job.max_steps - job.step, 0) * pace
-
-
 def progress(job: JobInfo, rows: list[dict]) -> None:
+    """The live progress bar: the same figures as the jobs table (core.jobs.actions.progress), the pace from the
+    training log."""
+    from core.jobs import actions as job_actions
+
     if job.status == QUEUED:
         st.progress(0.0, text="Queued: it starts when a GPU (or, without one, the CPU) is free.")
         return
@@ -314,24 +314,13 @@ def progress(job: JobInfo, rows: list[dict]) -> None:
         if job.status == RUNNING:
             st.progress(0.0, text="Preparing the data and loading the model...")
         return
-    text = f"Step {job.step:,} of {job.max_steps:,}"
+    figures = job_actions.progress(job)
+    text = f"Step {figures.done:,} of {figures.total:,}"
     if job.status == RUNNING:
         text += f" · {_elapsed(job)} elapsed"
         if (eta := eta_seconds(job, rows)) is not None:
             text += f" · about {clock(eta)} left"
-    st.progress(job.progress, text=text)
-
-
-def _series(rows: list[dict], metric: str) -> tuple[list[int], list[float]]:
-    """One value per step (a resumed job logs some steps twice: the latest wins)."""
-    points: dict[int, float] = {}
-    for row in rows:
-        value = row.get(metric)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
-                and isinstance(row.get("step"), int):
-            points[row["step"]] = float(value)
-    steps = sorted(points)
-    return steps, [points[s] for s in steps]
+    st.progress(figures.fraction, text=text)
 
 
 def _figure(title: str, y_title: str, height: int = 260) -> go.Figure:
@@ -345,14 +334,14 @@ def _figure(title: str, y_title: str, height: int = 260) -> go.Figure:
 def loss_figure(rows: list[dict]) -> go.Figure | None:
     figure = _figure("Loss", "Loss")
     for metric, name, mode in (("loss", "Training loss", "lines"), ("eval_loss", "Eval loss", "lines+markers")):
-        steps, values = _series(rows, metric)
+        steps, values = metric_series(rows, metric)
         if steps:
             figure.add_trace(go.Scatter(x=steps, y=values, name=name, mode=mode))
     return figure if figure.data else None
 
 
 def metric_figure(rows: list[dict], metric: str, title: str) -> go.Figure | None:
-    steps, values = _series(rows, metric)
+    steps, values = metric_series(rows, metric)
     if not steps:
         return None
     figure = _figure(title, title)
@@ -430,11 +419,11 @@ def loss_overlay(runs: dict[str, list[dict]]) -> None:
     figure = _figure("Loss of the chosen runs", "Loss", height=380)
     for index, (label, rows) in enumerate(runs.items()):
         colour = _PALETTE[index % len(_PALETTE)]
-        steps, values = _series(rows, "loss")
+        steps, values = metric_series(rows, "loss")
         if steps:
             figure.add_trace(go.Scatter(x=steps, y=values, name=_plain(f"{label} loss"), mode="lines",
                                         line=dict(color=colour)))
-        steps, values = _series(rows, "eval_loss")
+        steps, values = metric_series(rows, "eval_loss")
         if steps:
             figure.add_trace(go.Scatter(x=steps, y=values, name=_plain(f"{label} eval"), mode="lines+markers",
                                         line=dict(color=colour, dash="dash")))
@@ -445,28 +434,6 @@ def loss_overlay(runs: dict[str, list[dict]]) -> None:
 
 
 _PALETTE = ("#3b5bdb", "#e8590c", "#2f9e44", "#c2255c", "#7048e8", "#1098ad", "#f08c00", "#495057")
-
-
-def config_diff(a: JobInfo, b: JobInfo) -> list[dict[str, str]]:
-    """The settings that differ between two runs, labelled as in the form."""
-    names = list(FIELDS) + sorted((set(a.config) | set(b.config)) - set(FIELDS))
-    rows = []
-    for name in names:
-        left, right = a.config.get(name), b.config.get(name)
-        if left != right:
-            rows.append({"Setting": label_of(name), f"Job {a.id}": _shown(left), f"Job {b.id}": _shown(right)})
-    return rows
-
-
-def _shown(value: Any) -> str:
-    if value is None or value == "":
-        return "(none)"
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def actionable(job: JobInfo) -> tuple[bool, bool]:
-    """(may be cancelled, may be resumed)."""
-    return job.status in ACTIVE, job.status in (INTERRUPTED, FAILED, CANCELLED)
 
 
 # --- one job: actions, live view, outcome ----------------------------------------------------------------------
@@ -483,7 +450,7 @@ def done(message: str) -> None:
 
 @st.dialog("Cancel a fine-tune", on_dismiss=_forget_cancel)
 def confirm_cancel(store, actor, job: JobInfo) -> None:
-    from core.jobs import launcher, queue
+    from core.jobs import actions as job_actions
 
     st.markdown(f"Cancel **job {job.id}** ({inert(job.name)}), launched by {inert(job.created_by)}?")
     st.caption("A running job's processes are stopped within seconds and its GPU is freed. Its complete "
@@ -491,7 +458,7 @@ def confirm_cancel(store, actor, job: JobInfo) -> None:
     c1, c2 = st.columns(2)
     if c1.button("Cancel the job", type="primary", key="finetune.cancel.confirm", width="stretch"):
         with errors.shown_to_user():
-            queue.cancel(store, actor=actor, job_id=job.id, stop=launcher.stop)
+            job_actions.cancel(store, actor=actor, job_id=job.id)
             _forget_cancel()
             done(f"Cancelled job {job.id}.")
     if c2.button("Keep it", key="finetune.cancel.keep", width="stretch"):
@@ -501,12 +468,10 @@ def confirm_cancel(store, actor, job: JobInfo) -> None:
 
 def actions(store, actor, job: JobInfo) -> None:
     """Cancel (asks first) and Resume, for the roles that may launch jobs."""
-    from core.governance.roles import Permission
-    from core.jobs import queue, worker
+    from core.jobs import actions as job_actions
 
-    if not actor.can(Permission.LAUNCH_JOBS):
-        return
-    may_cancel, may_resume = actionable(job)
+    allowed = job_actions.allowed_actions(job, actor)
+    may_cancel, may_resume = "cancel" in allowed, "resume" in allowed
     if not (may_cancel or may_resume):
         return
     row = st.container(horizontal=True)
@@ -515,8 +480,7 @@ def actions(store, actor, job: JobInfo) -> None:
     if may_resume and row.button("Resume", key=f"finetune.resume.{job.id}", icon=":material/replay:",
                                 help="Queues the job again; it continues from its last complete checkpoint."):
         with errors.shown_to_user():
-            queue.resume(store, actor=actor, job_id=job.id)
-            worker.ensure_worker(store.settings)
+            job_actions.resume(store, actor=actor, job_id=job.id)  # the same call as `workbench jobs resume`
             done(f"Job {job.id} is queued again; it continues from its last complete checkpoint.")
     if st.session_state.get(CANCELLING_KEY) == job.id and may_cancel:
         confirm_cancel(store, actor, job)
@@ -548,12 +512,10 @@ def outcome(store, actor, job: JobInfo) -> None:
 
 def _live(store, actor, job_id: int, seen_status: str) -> None:
     from core.finetune.train import read_metrics
-    from core.jobs import queue
+    from core.jobs import actions as job_actions
 
-    job = queue.get_job(store, actor=actor, job_id=job_id)
-    if job.status == RUNNING:
-        queue.reconcile(store)  # a process that died without a word becomes 'interrupted', never stays 'running'
-        job = queue.get_job(store, actor=actor, job_id=job_id)
+    # A process that died without a word becomes 'interrupted' (locally or on Ray), never stays 'running'.
+    job = job_actions.get(store, actor=actor, job_id=job_id)
     if job.status != seen_status:
         st.rerun()  # the whole page: table, buttons and outcome follow the new state (and refreshing stops)
     rows = read_metrics(job.run_dir)
