@@ -44,6 +44,9 @@ def test_show_prints_overall_groups_and_series_as_json(home):
 
 def test_compare_targets_check_and_export(home, tmp_path):
     _seed(home)
+    refreshed = json.loads(run("kpi", "refresh", "--json", home=home).stdout)
+    assert refreshed["hours"] > 0
+    assert json.loads(run("kpi", "refresh", "--json", home=home).stdout)["hours"] == 0, "nothing new: nothing to do"
     compared = json.loads(run("kpi", "compare", "--deployment", "support-bot", "--versions", "1", "2", "--json",
                               home=home).stdout)
     change = next(c for c in compared["changes"] if c["kpi"] == "error_rate")

@@ -172,6 +172,23 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_refresh(args) -> int:
+    import time
+
+    from core.governance.roles import Permission, require
+    from core.kpi import rollups
+
+    cli = _cli()
+    store = cli._store()
+    require(cli._actor(args, store), Permission.VIEW_DASHBOARDS)
+    started = time.perf_counter()
+    hours = rollups.refresh(store)
+    seconds = time.perf_counter() - started
+    cli._print_json({"hours": hours, "seconds": round(seconds, 3)}) if args.json else \
+        print(f"Recomputed the rollups of {hours:,} hour(s) in {seconds:.1f} s.")
+    return 0
+
+
 def _filter_options(command, *, by: bool = True) -> None:
     command.add_argument("--since", metavar="DATE", help="First day (YYYY-MM-DD, UTC) or time.")
     command.add_argument("--until", metavar="DATE", help="Last day, included (YYYY-MM-DD), or an exclusive time.")
@@ -216,6 +233,8 @@ def register(commands, add) -> None:
     target_set.add_argument("--note", help="Why this target.")
     target_remove = add(sub, "target-remove", cmd_target_remove, "Retire a target; audited.")
     target_remove.add_argument("id", type=int)
+    add(sub, "refresh", cmd_refresh, "Bring the hourly KPI rollups up to date now (reading them also does; "
+        "run it once after importing many events, or from cron).")
     add(sub, "check", cmd_check, "Evaluate every target now; failing ones raise a 'kpi' alert (for cron).")
     export = add(sub, "export", cmd_export, "Write the dashboard as CSV or as a self-contained HTML report.")
     _filter_options(export)
