@@ -115,7 +115,7 @@ def embedding_drift(home: Path, prompts: int) -> dict:
     started = time.perf_counter()
     for label, other, seed in (("shifted", current, 0), ("shifted, other sample", current, 1),
                                ("same distribution", same, 0)):
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         rng = np.random.default_rng(seed)
         ref_sample = [reference[i] for i in rng.choice(len(reference), EMBED_SAMPLE, replace=False)]
         cur_sample = [other[i] for i in rng.choice(len(other), EMBED_SAMPLE, replace=False)]
@@ -123,9 +123,13 @@ def embedding_drift(home: Path, prompts: int) -> dict:
         results = {name: drift_tests.get(name)(ref_vectors, cur_vectors, seed=seed)
                    for name in ("mmd", "domain_classifier", "novelty")}
         out["runs"].append({"label": label, "seconds": round(time.perf_counter() - t, 1),
+                            "cpu_seconds": round(time.process_time() - cpu, 1),
                             **{n: {"statistic": r.statistic, "p_value": r.p_value, "drift": r.drift_detected}
                                for n, r in results.items()}})
     out["seconds_total"] = round(time.perf_counter() - started, 1)
+    import torch
+
+    out["threads"] = torch.get_num_threads()
     half = EMBED_SAMPLE // 2  # the classifier is scored on the held-out half of each side
     out["auc_standard_error_at_0.5"] = math.sqrt((2 * half + 1) / (12 * half * half))
     out["mmd_p_value_resolution"] = 1 / 201
@@ -190,9 +194,10 @@ def compare_reports(args, tmp: Path, home: Path) -> None:
 def report_embedding_drift(home: Path, prompts: int) -> None:
     emb = embedding_drift(home, prompts)
     print(f"\nembedding drift, {prompts:,} vs {prompts:,} prompts, {emb['sample_per_side']} sampled "
-          f"per side (MiniLM on this machine): {emb['seconds_total']} s for 3 comparisons incl. model load")
+          f"per side (MiniLM, {emb['threads']} threads): {emb['seconds_total']} s for 3 comparisons, the first "
+          "including the model load")
     for run in emb["runs"]:
-        print(f"  {run['label']:24} {run['seconds']:6.1f} s  MMD² {run['mmd']['statistic']:.4f} "
+        print(f"  {run['label']:24} {run['seconds']:6.1f} s wall, {run['cpu_seconds']:6.1f} s CPU  MMD² {run['mmd']['statistic']:.4f} "
               f"p={run['mmd']['p_value']:.3f}  classifier AUC {run['domain_classifier']['statistic']:.3f}  "
               f"novel share {run['novelty']['statistic']:+.3f}  drift: "
               f"{'/'.join('Y' if run[n]['drift'] else 'n' for n in ('mmd', 'domain_classifier', 'novelty'))}")
