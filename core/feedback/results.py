@@ -6,6 +6,7 @@ leaderboard.py); nothing here is drawn, the pages and the CLI render the returne
 """
 from __future__ import annotations
 
+import json
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -49,22 +50,49 @@ class RatingRow:
 @dataclass
 class Loaded:
     project: ProjectInfo
-    items: dict[int, Any]  # rows of id, position, prompt, responses, group_key
+    items: dict[int, ItemRow]
     ratings: list[RatingRow]
     assignments: list[Any]  # rows of item_id, annotator, status, seconds
     reviews: dict[tuple[int, str], Any]
 
 
+@dataclass(frozen=True)
+class ItemRow:
+    id: int
+    position: int
+    prompt: list[dict[str, Any]] | None  # None when loaded for statistics only
+    responses: list[dict[str, Any]]
+    group_key: str | None
+
+
 def _load(session: Session, project_row, *, with_times: bool = True) -> Loaded:
-    # Plain column rows, not ORM objects: a project of 100k ratings loads in a fraction of the time.
-    items = {i.id: i for i in session.execute(
-        select(AnnotationItem.id, AnnotationItem.position, AnnotationItem.prompt, AnnotationItem.responses,
-               AnnotationItem.group_key).where(AnnotationItem.project_id == project_row.id))}
-    # Oldest change first (Elo replays them in order); the times themselves only when asked for (exports).
-    when = Rating.updated_at if with_times else Rating.id
-    ratings = [RatingRow(*r) if with_times else RatingRow(*r, None) for r in session.execute(
-        select(Rating.item_id, Rating.annotator, Rating.question, Rating.value, *([when] if with_times else []))
-        .where(Rating.project_id == project_row.id).order_by(Rating.updated_at, Rating.id))]
+    """Plain column rows, not ORM objects. For statistics (with_times=False) neither prompts nor times are read,
+    and answers come as JSON text decoded once per distinct text (a project's answers take few distinct values)."""
+    from sqlalchemy import Text, cast
+
+    if with_times:
+        items = {i.id: ItemRow(*i) for i in session.execute(
+            select(AnnotationItem.id, AnnotationItem.position, AnnotationItem.prompt, AnnotationItem.responses,
+                   AnnotationItem.group_key).where(AnnotationItem.project_id == project_row.id))}
+        ratings = [RatingRow(*r) for r in session.execute(
+            select(Rating.item_id, Rating.annotator, Rating.question, Rating.value, Rating.updated_at)
+            .where(Rating.project_id == project_row.id).order_by(Rating.updated_at, Rating.id))]
+    else:
+        items = {i.id: ItemRow(i.id, i.position, None, i.responses, i.group_key) for i in session.execute(
+            select(AnnotationItem.id, AnnotationItem.position, AnnotationItem.responses, AnnotationItem.group_key)
+            .where(AnnotationItem.project_id == project_row.id))}
+        decoded: dict[str | None, Any] = {None: None}
+
+        def value(text):
+            if text not in decoded:
+                decoded[text] = json.loads(text)
+            return decoded[text]
+
+        # Oldest change first: Elo replays them in order.
+        ratings = [RatingRow(item, person, question, value(text), None) for item, person, question, text in
+                   session.execute(select(Rating.item_id, Rating.annotator, Rating.question, cast(Rating.value, Text))
+                                   .where(Rating.project_id == project_row.id)
+                                   .order_by(Rating.updated_at, Rating.id))]
     assignments = list(session.execute(select(
         AnnotationAssignment.item_id, AnnotationAssignment.annotator, AnnotationAssignment.status,
         AnnotationAssignment.seconds).where(AnnotationAssignment.project_id == project_row.id)))
@@ -340,7 +368,8 @@ def disagreements_of(data: Loaded, *, include_settled: bool = True) -> list[Disa
         if differ and (include_settled or settled is None):
             item = data.items[item_id]
             out.append(Disagreement(item_id=item_id, position=item.position, question=name, answers=answers,
-                                    settled=settled, prompt=list(item.prompt), responses=list(item.responses)))
+                                    settled=settled, prompt=list(item.prompt or []),
+                                    responses=list(item.responses)))
     return sorted(out, key=lambda d: (d.position, d.question))
 
 
