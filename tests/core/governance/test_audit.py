@@ -52,3 +52,16 @@ def test_rows_a_job_writes_carry_the_launchers_real_role_and_say_which_process_a
     }
     assert audit.to_row(rows["job.running"])["via"] == "worker"
     assert queue.launcher_actor(store, queue.get_job(store, actor=admin, job_id=job.id)).via == f"job:{job.id}"
+
+
+def test_home_recent_activity_is_changes_not_a_list_of_logins(store, people):
+    from core import overview
+    from core.governance import logins
+
+    admin = people[Role.ADMIN].as_actor()
+    users.set_role(store, actor=admin, name="vic", role=Role.ANNOTATOR)
+    for _ in range(12):
+        logins.log_out(store, logins.log_in(store, name="dan", password=PASSWORD).token)
+    actions = [row["action"] for row in overview.recent_activity(store, actor=admin)]
+    assert actions[0] == "user.set_role" and not {"login", "logout"} & set(actions)
+    assert overview.recent_activity(store, actor=people[Role.VIEWER].as_actor()) == []
