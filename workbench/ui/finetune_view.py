@@ -38,7 +38,9 @@ PRESET_FIELDS = sorted({name for values in PRESETS.values() for name in values})
 STATUS_ICONS = {QUEUED: ":material/schedule:", RUNNING: ":material/play_circle:", SUCCEEDED: ":material/check_circle:",
                 FAILED: ":material/error:", CANCELLED: ":material/cancel:", INTERRUPTED: ":material/pause_circle:"}
 CHARTS = (("learning_rate", "Learning rate"), ("grad_norm", "Grad norm"), ("tokens_per_s", "Tokens/s"),
-          ("gpu_memory_gb", "GPU memory (GiB)"))
+          ("gpu_memory_gb", "GPU memory (GiB)"),
+          # Preference tuning (DPO): chosen minus rejected reward, and the share of pairs ranked right.
+          ("reward_margin", "Reward margin (DPO)"), ("reward_accuracy", "Reward accuracy (DPO)"))
 
 
 def _plain(text) -> str:
@@ -395,7 +397,9 @@ def log_view(job: JobInfo) -> None:
 FINAL_METRICS = (("train_loss", "Training loss", "{:.4f}"), ("eval_loss", "Eval loss", "{:.4f}"),
                  ("steps", "Steps", "{:,}"), ("trained_tokens", "Trained tokens", "{:,}"),
                  ("tokens_per_s", "Tokens/s", "{:,.1f}"), ("runtime_s", "Training time", None),
-                 ("peak_gpu_memory_gb", "Peak GPU memory (GiB)", "{:.1f}"))
+                 ("peak_gpu_memory_gb", "Peak GPU memory (GiB)", "{:.1f}"),
+                 ("reward_margin", "Reward margin (DPO)", "{:.3f}"), ("reward_accuracy", "Reward accuracy (DPO)",
+                                                                       "{:.0%}"))
 
 
 def final_metrics(job: JobInfo) -> None:

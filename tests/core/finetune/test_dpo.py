@@ -60,6 +60,7 @@ def test_a_dpo_job_on_conversations_is_stopped_before_it_starts(models_store, pe
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # four steps of a real model in a job process: minutes on a busy 2-core machine
 def test_a_dpo_job_raises_chosen_rewards_above_rejected_and_registers_its_adapter(models_store, people):
     _pairs(models_store)
     dan = people[Role.DATA_SCIENTIST].as_actor()
