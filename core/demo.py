@@ -78,21 +78,18 @@ def seed_demo(store: Store, *, actor: Actor) -> DemoReport:
 
     seed_comparison(store, actor=actor)
     seed_pipeline(store, actor=actor)  # real outputs of the bundled model, so the Compare page opens on a run
-    from core.events.simulate import seed_traffic
-
-    seed_traffic(store, actor=actor)  # 60 days of support-bot traffic through log_events, shifting on day 40
     from core.serving.demo import seed_deployment
 
     seed_deployment(store, actor=actor)  # "support-bot" v1 and v2, before the traffic that names them
     from core.monitoring.demo import seed_monitor
 
     seed_monitor(store, actor=actor)  # after the traffic: a monitor finding the day-40 shift, and its open alert
-    from core.feedback.demo import seed_feedback
-
-    seed_feedback(store, actor=actor)  # after the comparison and traffic: two rated annotation projects, ann's queue
     from core.kpi.demo import seed_kpi_targets
 
     seed_kpi_targets(store, actor=actor)  # after the traffic: KPI targets, one failing since day 40 (with its alert)
+    from core.evaluation.demo import seed_evaluation
+
+    seed_evaluation(store, actor=actor)  # last: a suite over demo tickets, a judged run, a gate result, a guarded bot
     return DemoReport(users_created=created, logins_file=str(path), datasets_created=datasets,
                       templates_created=templates)
 

@@ -34,6 +34,7 @@ def watch(job_id: int) -> None:
             st.rerun(scope="app")
 
 
+found = []
 results, suites_tab, gates_tab, traffic_tab = st.tabs(["Results", "Suites", "Gates", "Served traffic by cohort"])
 
 with suites_tab, errors.shown_to_user():

@@ -169,7 +169,8 @@ def _uses(suite: suites.SuiteInfo, check: str) -> bool:
 
 
 def start_run(store: Store, *, actor: Actor, suite: str, models: list[str], judge: str | None = None,
-              baseline: str | None = None, settings: GenerationSettings = DEFAULT_SETTINGS) -> RunInfo:
+              baseline: str | None = None, settings: GenerationSettings = DEFAULT_SETTINGS,
+              judge_max_new_tokens: int = 96) -> RunInfo:
     """Checks the request and writes the run row, queued. Nothing is generated yet."""
     require(actor, Permission.MANAGE_EVALUATIONS)
     require(actor, Permission.RUN_INFERENCE)
@@ -198,7 +199,7 @@ def start_run(store: Store, *, actor: Actor, suite: str, models: list[str], judg
     generation["stop"] = list(settings.stop)
     with store.write() as session:
         row = EvalRun(suite_id=info.id, suite=info.ref, models=resolved, baseline=base, judge=judge or None,
-                      status="queued", settings={"generation": generation}, total=info.case_count * len(targets),
+                      status="queued", settings={"generation": generation, "judge_max_new_tokens": judge_max_new_tokens}, total=info.case_count * len(targets),
                       created_by=actor.name)
         session.add(row)
         session.flush()
@@ -308,7 +309,8 @@ def execute_run(store: Store, *, actor: Actor, run_id: int, progress: Progress |
         if run.judge:
             from core.evaluation.judge import model_judge
 
-            judge = model_judge(store, actor=actor, model=run.judge)
+            judge = model_judge(store, actor=actor, model=run.judge,
+                                max_new_tokens=int(run.settings.get("judge_max_new_tokens") or 96))
         if _uses(suite, "similarity"):
             from core.evaluation.embedding import bundled_encoder
 
@@ -341,9 +343,10 @@ def execute_run(store: Store, *, actor: Actor, run_id: int, progress: Progress |
 
 def run_evaluation(store: Store, *, actor: Actor, suite: str, models: list[str], judge: str | None = None,
                    baseline: str | None = None, settings: GenerationSettings = DEFAULT_SETTINGS,
-                   progress: Progress | None = None) -> RunInfo:
+                   progress: Progress | None = None, judge_max_new_tokens: int = 96) -> RunInfo:
     """Starts and runs an evaluation in this process; returns the finished run with its results."""
-    run = start_run(store, actor=actor, suite=suite, models=models, judge=judge, baseline=baseline, settings=settings)
+    run = start_run(store, actor=actor, suite=suite, models=models, judge=judge, baseline=baseline, settings=settings,
+                    judge_max_new_tokens=judge_max_new_tokens)
     return execute_run(store, actor=actor, run_id=run.id, progress=progress)
 
 
