@@ -173,7 +173,8 @@ def iter_events(store: Store, source: EventSource, needs: set[str], *, chunk_row
             rows = connection.execute(query).all()
             if not rows:
                 return
-            frame = pd.DataFrame.from_records(rows, columns=names)
+            # plain tuples: pandas probes each Row for attributes, and every miss costs SQLAlchemy an exception
+            frame = pd.DataFrame.from_records([tuple(row) for row in rows], columns=names)
             if "prompt" in frame:
                 frame["prompt"] = frame["prompt"].map(prompt_of)
             yield frame
