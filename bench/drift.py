@@ -1,5 +1,6 @@
 """Times `workbench monitor drift` against Evidently's DataDriftPreset on the same 500k-row reference and current
-tables (numeric, categorical and a text column, with a known shift), then embedding drift on 100k vs 100k prompts.
+tables (numeric, categorical and a text column, with a known shift), then embedding drift on 100k vs 100k prompts,
+and (with --events N) a saved monitor's run over 60 daily windows of N events.
 
 Both drift reports run as whole processes on the same Parquet files (the workbench reads them as dataset
 versions, imported beforehand), and each process's wall time and peak memory (max RSS) are measured. Before the
@@ -7,7 +8,7 @@ timing counts, the per-column verdicts of the two are checked to agree with each
 Prints ratios; asserts nothing about time.
 
     make bench-drift            # sets up .venv-bench-drift with Evidently (it needs pandas < 3) and runs this
-    .venv/bin/python bench/drift.py --rows 500000 --repeats 1 --prompts 100000
+    .venv/bin/python bench/drift.py --rows 500000 --repeats 1 --prompts 100000 --events 200000
 """
 from __future__ import annotations
 
@@ -136,11 +137,50 @@ def embedding_drift(home: Path, prompts: int) -> dict:
     return out
 
 
+def monitor_run(home: Path, events: int) -> None:
+    """A saved monitor over 60 days of `events` events (shift from day 40): two weeks of reference, daily windows
+    after them, five fields (prompt length, latency, thumbs-up, topic, errors), in this process."""
+    import resource
+    from datetime import datetime, timedelta, timezone
+
+    os.environ["WORKBENCH_HOME"] = str(home)
+    from core.events.log import log_events
+    from core.events.schema import EventIn
+    from core.governance.roles import SYSTEM
+    from core.home import open_store
+    from core.monitoring import monitors, runs
+
+    store = open_store()
+    rng = np.random.default_rng(0)
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    for part in range(0, events, 50_000):
+        batch = []
+        for i in range(part, min(part + 50_000, events)):
+            day = i * 60 // events
+            shifted = day >= 40
+            topic = TOPICS[rng.choice(3, p=[0.3, 0.5, 0.2] if shifted else [0.5, 0.2, 0.3])]
+            batch.append(EventIn(model="m", deployment="bot", time=start + timedelta(days=day, seconds=int(rng.integers(0, 86_000))),
+                                 input=[{"role": "user", "content": f"Hello, {PHRASES[topic]}" + " please" * int(rng.integers(0, 30))}],
+                                 output="ok", latency_s=float(rng.gamma(2, 0.6 if shifted else 0.5)),
+                                 feedback_score=float(rng.random() < 0.7), metadata={"topic": topic}))
+        log_events(store, batch, source="sdk")
+    info = monitors.create_monitor(store, actor=SYSTEM, name="bench", reference="events:2026-01-01..2026-01-15",
+                                   fields=["prompt_chars", "latency_s", "thumbs_up", "meta.topic", "error"],
+                                   schedule="manual")
+    t, cpu = time.perf_counter(), time.process_time()
+    run = runs.run_monitor(store, actor=SYSTEM, monitor_id=info.id)
+    print(f"\nmonitor run over {run.windows} daily windows of {events:,} events: {time.perf_counter() - t:.1f} s wall, "
+          f"{time.process_time() - cpu:.1f} s CPU, peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+          f"\n  {run.summary}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=500_000, help="Rows per table for the report timing (0: skip).")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--prompts", type=int, default=100_000, help="Prompts per side for embedding drift (0: skip).")
+    parser.add_argument("--events", type=int, default=0, help="Events for a monitor run over 60 daily windows "
+                                                                 "(0: skip).")
     args = parser.parse_args()
     if args.rows and not BENCH_PYTHON.exists():
         raise SystemExit("Evidently's venv is missing; run `make bench-drift`.")
@@ -151,6 +191,8 @@ def main() -> None:
             compare_reports(args, tmp, home)
         if args.prompts:
             report_embedding_drift(home, args.prompts)
+        if args.events:
+            monitor_run(tmp / "events-home", args.events)
 
 
 def compare_reports(args, tmp: Path, home: Path) -> None:
