@@ -249,8 +249,11 @@ def main() -> None:
             out = Path(folder) / "ours.json"
             started = time.perf_counter()
             with open(out, "w") as handle:
-                subprocess.run([str(WORKBENCH), "kpi", "show", "--by", "segment", "--every", "day", "--json"],
-                               stdout=handle, env=env, check=True)
+                done = subprocess.run([str(WORKBENCH), "kpi", "show", "--by", "segment", "--every", "day", "--json"],
+                                      stdout=handle, stderr=subprocess.PIPE, text=True, env=env)
+            if done.returncode:
+                print(f"workbench kpi show failed: {done.stderr.strip().splitlines()[-1]}")
+                break
             process_ours.append(time.perf_counter() - started)
             peer_out = Path(folder) / "theirs.json"
             started = time.perf_counter()
@@ -261,6 +264,9 @@ def main() -> None:
                 print("process numbers agree" if not problems else f"PROCESS DIFFERENCES: {problems[:5]}")
             print(f"  process run {attempt + 1}: workbench kpi show {process_ours[-1]:.2f} s, "
                   f"pandas on Parquet {process_theirs[-1]:.2f} s", flush=True)
+        if not process_ours or len(process_ours) != len(process_theirs):
+            store.dispose()
+            return
         print(f"whole process (best of {args.repeats}): workbench kpi show {min(process_ours):.2f} s, pandas process "
               f"on Parquet {min(process_theirs):.2f} s -> {min(process_theirs) / min(process_ours):.2f}x")
         store.dispose()
