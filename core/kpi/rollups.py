@@ -20,7 +20,8 @@ import math
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import String, cast, delete, distinct, func, insert, literal, literal_column, select, union_all
+from sqlalchemy import (String, cast, delete, distinct, func, insert, literal, literal_column, select, text,
+                        union_all)
 
 from core.kpi import registry
 from core.kpi.query import COLUMNS, KpiFilter, bucket_expression, conditions, field_expression
@@ -34,6 +35,7 @@ SUMS = ("requests", "errors", "rate_limited", "tokens_in", "tokens_out", "cost",
         "thumbs_up", "score_sum", "guard_incidents", "latency_n", "latency_sum", "ttft_n", "ttft_sum")
 METHOD = "sketch (each within 1% of the exact value)"
 _READ_CHUNK = 20_000
+_LOCK_KEY = 0x6B7069  # "kpi": the PostgreSQL advisory lock held while rollups are refreshed
 
 
 # --- sketches -------------------------------------------------------------------------------------------------
@@ -96,6 +98,8 @@ def refresh(store: Store) -> int:
     postgres = store.engine.dialect.name == "postgresql"
     with store.write() as session:
         connection = session.connection()
+        if postgres:  # one refresher at a time (SQLite's BEGIN IMMEDIATE already serialises writers)
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
         state = session.get(KpiRollupState, 1)
         if state is None:
             state = KpiRollupState(id=1, last_event_id=0, last_audit_id=0)

@@ -139,3 +139,26 @@ def test_sketch_quantiles_stay_within_one_percent():
     for q, got in rollups.sketch_quantiles(sketch, (0.5, 0.9, 0.95, 0.99)).items():
         assert got == pytest.approx(float(np.quantile(values, q)), rel=0.01)
     assert rollups.sketch_quantiles({}, (0.5,)) == {0.5: None}
+
+
+def test_concurrent_refreshes_neither_fail_nor_double_count(any_store):
+    import threading
+
+    events = ev.make_events(400, seed=31)
+    ev.log(any_store, events)
+    failures = []
+
+    def read():
+        try:
+            query.compute_kpis(any_store, actor=VIEWER, by="segment")
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion
+            failures.append(exc)
+
+    threads = [threading.Thread(target=read) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not failures
+    assert query.compute_kpis(any_store, actor=VIEWER).overall["requests"] == 400
+    assert _table(any_store) == _recomputed(any_store)
