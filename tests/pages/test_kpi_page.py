@@ -79,3 +79,13 @@ def test_a_viewer_home_shows_kpi_tiles_and_targets(store, people):
     assert "KPIs, last 7 days" in [h.value for h in app.subheader]
     assert "Requests" in {m.label for m in app.metric}
     assert "secret prompt" not in _everything(app)
+
+
+def test_a_chart_exports_as_png_offline_with_the_system_chromium(store):
+    from core.kpi import query
+    from workbench.ui import kpi_charts
+
+    ev.log(store, ev.make_events(100))
+    report = query.compute_kpis(store, actor=SYSTEM, by="segment", every="day")
+    image = kpi_charts.png(kpi_charts.series_figure(report, "latency_p95_s"))
+    assert image.startswith(b"\x89PNG\r\n\x1a\n") and len(image) > 10_000
