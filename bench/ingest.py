@@ -34,7 +34,7 @@ WORKBENCH = Path(sys.executable).parent / "workbench"
 TO_SQL = r"""
 import json, os, sys, time
 import numpy as np, pandas as pd
-from sqlalchemy import create_engine
+from sqlalchemy import JSON, create_engine
 frame = pd.read_parquet(sys.argv[1])
 n = len(frame)
 out = pd.DataFrame({
@@ -43,15 +43,18 @@ out = pd.DataFrame({
             else pd.to_datetime(frame["time"], utc=True),
     "deployment": None, "deployment_version": None, "arm": None, "model": frame["model"], "adapter": None,
     "template_version": None, "application": frame["application"], "user_id": frame["user_id"],
-    "input": [json.dumps([{"role": "user", "content": t}]) for t in frame["input"]], "output": frame["output"],
+    "input": [[{"role": "user", "content": t}] for t in frame["input"]], "output": frame["output"],
     "finish_reason": None, "latency_s": frame["latency_s"], "ttft_s": None, "tokens_in": frame["tokens_in"],
     "tokens_out": frame["tokens_out"], "cost": frame["cost"], "status": frame["status"], "error": None,
     "feedback_score": frame["feedback"], "feedback_comment": None, "feedback_at": None,
-    "metadata": [json.dumps({"segment": s, "region": r}) for s, r in zip(frame["segment"], frame["region"])],
+    "metadata": [{"segment": s, "region": r} for s, r in zip(frame["segment"], frame["region"])],
     "guard_flags": None, "source": "file",
 })
+out = out[[c for c in out.columns if out[c].notna().any()]]  # all-empty columns stay NULL (pandas would type them text)
 engine = create_engine(os.environ["URL"])
-out.to_sql("inferenceevent", engine, if_exists="append", index=False, chunksize=50_000)
+# JSON columns as SQLAlchemy JSON (serialised by the driver layer; PostgreSQL refuses text for json).
+out.to_sql("inferenceevent", engine, if_exists="append", index=False, chunksize=50_000,
+           dtype={"input": JSON(), "metadata": JSON()})
 """
 
 PER_ROW = r"""
@@ -166,6 +169,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--sample", type=int, default=5000, help="Events timed for the per-row ORM paths.")
     parser.add_argument("--postgres", action="store_true", help="Also on a temporary PostgreSQL server.")
+    parser.add_argument("--no-sqlite", action="store_true", help="Only PostgreSQL (with --postgres).")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as folder:
         base = Path(folder)
@@ -173,7 +177,8 @@ def main() -> None:
         make_file(file, args.rows)
         print(f"{args.rows:,} events, {file.stat().st_size / 1e6:.0f} MB Parquet; machine: {os.cpu_count()} CPUs, "
               f"load {os.getloadavg()[0]:.1f}")
-        run_database("sqlite", base, file, args.rows, args.sample, lambda: None)
+        if not args.no_sqlite:
+            run_database("sqlite", base, file, args.rows, args.sample, lambda: None)
         if args.postgres:
             from tests.support import postgres
 
