@@ -154,6 +154,10 @@ def create_version(store: Store, *, actor: Actor, name: str, model: str, templat
         templates.get_version(store, actor=actor, ref=template)  # a sentence now if the template or label is missing
     if guardrails is not None and not isinstance(guardrails, dict):
         raise InvalidInput("Guardrail settings must be a JSON object.")
+    if guardrails:
+        from core.guardrails.apply import check_config
+
+        check_config(guardrails)  # a sentence now for an unknown guard or action, not an error at request time
     if timeout_s is not None and timeout_s <= 0:
         raise InvalidInput("The timeout must be a positive number of seconds.")
     checked = check_defaults(defaults)
