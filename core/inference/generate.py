@@ -22,17 +22,19 @@ Progress = Callable[[int, int], None]  # (prompts done, prompts in all)
 @dataclass(frozen=True)
 class GenerationSettings:
     max_new_tokens: int = field(default=128, metadata={"help": "Most tokens to generate per answer.", "min": 1, "max": 8192})
-    temperature: float = field(default=0.0, metadata={"help": "0 means greedy decoding; higher samples more freely."})
-    top_p: float = field(default=1.0, metadata={"help": "Sample only from the smallest set of tokens whose probability reaches this."})
-    seed: int = field(default=0, metadata={"help": "Random seed for sampling."})
+    temperature: float = field(default=0.0, metadata={"help": "0 means greedy decoding; higher samples more freely.", "min": 0.0, "max": 2.0})
+    top_p: float = field(default=1.0, metadata={"help": "Sample only from the smallest set of tokens whose probability reaches this.", "min": 0.0, "max": 1.0, "label": "Top-p"})
+    seed: int = field(default=0, metadata={"help": "Random seed for sampling.", "min": 0, "max": 2**31 - 1})
     stop: tuple[str, ...] = field(default=(), metadata={"help": "Strings that end an answer (not included in it)."})
     batch_size: int = field(default=32, metadata={"help": "Most prompts decoded together.", "min": 1, "max": 512})
 
     def __post_init__(self):
         if not 1 <= self.max_new_tokens <= 8192:
             raise InvalidInput("Max new tokens must be between 1 and 8192.")
-        if self.temperature < 0:
-            raise InvalidInput("The temperature cannot be negative.")
+        if not 0 <= self.temperature <= 2:
+            raise InvalidInput("The temperature must be between 0 and 2.")
+        if not 0 <= self.seed < 2**31:
+            raise InvalidInput("The seed must be a whole number from 0 to 2147483647.")
         if not 0 < self.top_p <= 1:
             raise InvalidInput("Top-p must be above 0 and at most 1.")
         if not 1 <= self.batch_size <= 512:

@@ -91,6 +91,7 @@ def cmd_compare_run(args) -> int:
     from core.inference.generate import GenerationSettings
     from workbench.cli import _actor, _store
     from workbench.commands.jobs import print_submitted, wait_and_print
+    from workbench.commands.options import from_options
 
     if args.dataset and (args.input or args.var):
         raise InvalidInput("Give typed input (--input/--var) or --dataset, not both.")
@@ -99,8 +100,7 @@ def cmd_compare_run(args) -> int:
         raise InvalidInput("--rows, --map, --sample-seed, --where and --row-numbers go with --dataset.")
     if not args.dataset and not args.input and not args.var:
         raise InvalidInput("Give the input: --input TEXT, --var NAME=VALUE, or --dataset NAME@N --rows K.")
-    settings = GenerationSettings(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
-                                  seed=args.seed, stop=tuple(args.stop or ()))
+    settings = from_options(args, GenerationSettings)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics is not None else None
     store = _store()
     actor = _actor(args, store)
@@ -219,11 +219,10 @@ def register(commands, add) -> None:
     run.add_argument("--name", help="Name of the run (default: prompts x models on the input).")
     run.add_argument("--wait", action="store_true", help="Return when the comparison has ended and print the grid "
                                                          "(without it, print the job and return at once).")
-    run.add_argument("--max-new-tokens", type=int, default=128)
-    run.add_argument("--temperature", type=float, default=0.0, help="0 means greedy decoding.")
-    run.add_argument("--top-p", type=float, default=1.0)
-    run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--stop", action="append", help="A string that ends an answer; repeatable.")
+    from core.inference.generate import GenerationSettings
+    from workbench.commands.options import add_options
+
+    add_options(run, GenerationSettings)  # --max-new-tokens, --temperature, --top-p, --seed, --stop, --batch-size
     add(sub, "list", cmd_compare_list, "List saved comparison runs, newest first.")
     show = add(sub, "show", cmd_compare_show, "Show a saved run: summary per column and every output.")
     show.add_argument("id", metavar="ID")

@@ -116,10 +116,10 @@ def cmd_run(args) -> int:
     from core.jobs import actions
     from core.pipelines import jobs
     from workbench.commands.jobs import print_submitted, wait_and_print
+    from workbench.commands.options import from_options
 
     cli = _cli()
-    settings = GenerationSettings(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
-                                  seed=args.seed, batch_size=args.batch_size)
+    settings = from_options(args, GenerationSettings)
     store = cli._store()
     actor = cli._actor(args, store)
     job = jobs.submit_pipeline_run(store, actor=actor, name=args.name, dataset_version=args.dataset, rows=args.rows,
@@ -215,11 +215,10 @@ def register(commands, add) -> None:
     run.add_argument("name")
     run.add_argument("--dataset", required=True, metavar="NAME[@VERSION]", help="Dataset version to run over.")
     run.add_argument("--rows", type=int, default=20, help="First rows to run (1-500).")
-    run.add_argument("--max-new-tokens", type=int, default=128, help="Most tokens per answer (a step may override).")
-    run.add_argument("--temperature", type=float, default=0.0, help="0 means greedy decoding.")
-    run.add_argument("--top-p", type=float, default=1.0)
-    run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--batch-size", type=int, default=32, help="Most prompts decoded together (continuous batching).")
+    from core.inference.generate import GenerationSettings
+    from workbench.commands.options import add_options
+
+    add_options(run, GenerationSettings)  # each generate step may override them
     run.add_argument("--wait", action="store_true", help="Return when the run has ended and print its figures "
                                                          "(without it, print the job and return at once).")
     runs = add(sub, "runs", cmd_runs, "List runs, newest first (of one pipeline when named).")

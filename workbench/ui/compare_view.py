@@ -57,27 +57,10 @@ def metric_columns(metrics: list[str]) -> dict:
 
 
 def settings_form(prefix: str) -> GenerationSettings:
-    """A widget per GenerationSettings field, from its default and help text; greedy by default."""
-    values = {}
-    fields = dataclasses.fields(GenerationSettings)
-    columns = st.columns(3)
-    for n, spec in enumerate(fields):
-        where, label = columns[n % 3], spec.name.replace("_", " ").capitalize().replace("Top p", "Top-p")
-        key, help_text = f"{prefix}.{spec.name}", spec.metadata.get("help")
-        if spec.name == "max_new_tokens":
-            values[spec.name] = int(where.number_input(label, spec.metadata["min"], spec.metadata["max"], 128,
-                                                       key=key, help=help_text))
-        elif isinstance(spec.default, tuple):
-            text = where.text_area("Stop strings, one per line", key=key, help=help_text, height=68)
-            values[spec.name] = tuple(line for line in text.splitlines() if line)
-        elif isinstance(spec.default, float):
-            values[spec.name] = float(where.number_input(label, 0.0, 2.0 if spec.name == "temperature" else 1.0,
-                                                         spec.default, 0.05, key=key, help=help_text))
-        else:
-            values[spec.name] = int(where.number_input(label, spec.metadata.get("min", 0),
-                                                       spec.metadata.get("max", 2**31 - 1), spec.default, key=key,
-                                                       help=help_text))
-    return GenerationSettings(**values)
+    """A widget per GenerationSettings field, from its default, bounds and help text; greedy by default."""
+    from workbench.ui import forms
+
+    return forms.dataclass_form(GenerationSettings, prefix=prefix)
 
 
 def settings_label(prefix: str) -> str:

@@ -58,5 +58,6 @@ def test_settings_are_checked_with_sentences():
         GenerationSettings(max_new_tokens=0)
     with pytest.raises(InvalidInput, match="Top-p"):
         GenerationSettings(top_p=0)
-    with pytest.raises(InvalidInput, match="cannot be negative"):
-        GenerationSettings(temperature=-1)
+    for temperature in (-1, 2.5):
+        with pytest.raises(InvalidInput, match="between 0 and 2"):
+            GenerationSettings(temperature=temperature)
