@@ -237,7 +237,11 @@ def cancel(store: Store, *, actor: Actor, job_id: int, stop=None) -> JobInfo:
         was_running = row.status == RUNNING
         snapshot = JobInfo.of(row)
         transition(session, row, CANCELLED, actor=actor, pid=None)
-    if stop is not None and (was_running or snapshot.launcher != "local"):
+    if stop is None:
+        from core.jobs.launcher import launcher_for
+
+        stop = lambda job: launcher_for(job.launcher).stop(store, job)  # noqa: E731 - the job's own launcher
+    if was_running or snapshot.launcher != "local":
         stop(snapshot)  # a Ray job is stopped there whether pending or running
     return get_job(store, actor=actor, job_id=job_id)
 

@@ -12,9 +12,10 @@ import pytest
 from core.errors import InvalidInput
 from core.finetune import launch
 from core.governance.roles import SYSTEM
-from core.jobs import queue, ray_launcher
+from core.jobs import actions, queue, ray_launcher
 from core.settings import Settings
 from tests.core.finetune.helpers import quick_config, secret_codes
+from tests.support.waiting import until
 
 RAY = str(Path(sys.executable).parent / "ray")
 
@@ -80,6 +81,15 @@ def test_a_fine_tune_runs_on_the_ray_cluster_and_cancel_goes_through_ray(models_
         time.sleep(1)
     launch.reconcile_all(store)
     assert queue.get_job(store, actor=SYSTEM, job_id=long.id).status == queue.CANCELLED
+
+    # Resumed through the same action the page and `workbench jobs resume` call: back to Ray as a new submission,
+    # where its process claims the job again (attempt 2).
+    resumed = actions.resume(store, actor=SYSTEM, job_id=long.id)
+    assert resumed.launcher == "ray" and resumed.resume and resumed.external_id == f"workbench-job-{long.id}-2"
+    running = until(lambda: (j := queue.get_job(store, actor=SYSTEM, job_id=long.id)).status == queue.RUNNING and j,
+                    timeout_s=900, what="the resumed Ray job to run", poll_s=1)
+    assert running.attempt == 2
+    assert actions.cancel(store, actor=SYSTEM, job_id=long.id).status == queue.CANCELLED
     store.dispose()
 
 
