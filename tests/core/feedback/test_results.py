@@ -13,7 +13,9 @@ def _rate_as_shown(store, name, project, pick):
         ratings.submit(store, actor=who, project=project, item_id=item.item_id, answers=pick(item))
 
 
-def test_a_careless_annotator_agrees_less_with_the_majority(store):
+@pytest.mark.postgres
+def test_a_careless_annotator_agrees_less_with_the_majority(any_store):
+    store = any_store
     team = make_people(store, annotators=("ann", "bob", "cat", "dot"))
     pairwise_project(store, team["dan"], per_item=4)
     careful = lambda item: {"better": "A" if item.responses[0].startswith("A careful") else "B"}  # noqa: E731
