@@ -381,6 +381,31 @@ def _positions(frame: pd.DataFrame, selection: RowSelection, count: int, ref: st
     return list(range(min(count, total)))
 
 
+def _read_rows(store: Store, actor: Actor, version, columns: list[str], head: int | None) -> pd.DataFrame:
+    """Only the columns a comparison reads, and with `head` only the first rows (read batch by batch through
+    pyarrow, not the whole file)."""
+    import pyarrow.parquet as pq
+
+    from core.data import versions
+
+    require(actor, Permission.VIEW_DATA_ROWS)
+    path = versions.object_path(store.settings.datasets_dir, version.sha256)
+    if not path.exists():
+        raise NotFound(f"The file of {version.ref} is missing from the workbench home ({path}).")
+    parquet = pq.ParquetFile(path)
+    if head is None:
+        return parquet.read(columns=columns).to_pandas()
+    import pyarrow as pa
+
+    batches, rows = [], 0
+    for batch in parquet.iter_batches(batch_size=max(head, 64), columns=columns):
+        batches.append(batch)
+        rows += batch.num_rows
+        if rows >= head:
+            break
+    return pa.Table.from_batches(batches).slice(0, head).to_pandas()  # a version has at least one row
+
+
 def _dataset_rows(store: Store, actor: Actor, ref: str, rows: int | None, variable_map: dict[str, str],
                   prompts: list[Any], reference_column: str | None, selection: RowSelection | None = None):
     from core.data import versions
@@ -415,7 +440,9 @@ def _dataset_rows(store: Store, actor: Actor, ref: str, rows: int | None, variab
         raise InvalidInput(f"The reference column '{reference_column}' is not a column of {version.ref} "
                            f"(columns: {', '.join(columns)}).")
     selection = selection or RowSelection(rows=count)
-    whole = versions.load_frame(store, actor=actor, version=version)
+    wanted = list(dict.fromkeys([*mapping.values(), *([reference_column] if reference_column else []),
+                                 *([selection.filter_column] if selection.filter_column in columns else [])]))
+    whole = _read_rows(store, actor, version, wanted, head=count if selection.mode == "first" else None)
     positions = _positions(whole, selection, count, version.ref)
     frame = whole.iloc[positions]
     rows_out = [{name: _plain(record[column]) for name, column in mapping.items()}
