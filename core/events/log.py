@@ -163,6 +163,9 @@ def _log(store: Store, events: list[EventIn], *, source: str, only_new: bool) ->
 
 # --- the server's writer ---------------------------------------------------------------------------------------
 
+_OPEN_JOURNALS: set[Path] = set()  # journal files of the writers alive in this process (never replayed)
+
+
 def journal_dir(store: Store) -> Path:
     return store.settings.home / "events" / "journal"
 
@@ -205,8 +208,8 @@ def replay_journal(store: Store, *, source: str = "server") -> int:
             pid = int(path.name.split("-")[1])
         except (IndexError, ValueError):
             continue
-        if _pid_alive(pid) and pid != os.getpid():
-            continue  # another live writer's journal
+        if (_pid_alive(pid) and pid != os.getpid()) or path in _OPEN_JOURNALS:
+            continue  # a live writer's journal
         events = read_journal(path)
         if events:
             added += _log(store, events, source=source, only_new=True)
@@ -309,8 +312,10 @@ class EventWriter:
     def _open_segment(self) -> None:
         self._sequence += 1
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._segment = self.folder / f"{int(clock.time() * 1000):015d}-{os.getpid()}-{self._sequence:06d}.jsonl"
+        name = f"{int(clock.time() * 1000):015d}-{os.getpid()}-{id(self):x}{self._sequence:06d}.jsonl"
+        self._segment = self.folder / name
         self._handle = open(self._segment, "a", encoding="utf-8")
+        _OPEN_JOURNALS.add(self._segment)
 
     def _take(self) -> tuple[list[EventIn], list[Path]]:
         """The pending events and their journal files; new submissions go to a fresh file."""
@@ -334,6 +339,7 @@ class EventWriter:
                     self.last_error = None
                     for segment in segments:
                         segment.unlink(missing_ok=True)
+                        _OPEN_JOURNALS.discard(segment)
                 except Exception as exc:  # noqa: BLE001 - the journal keeps them: retried, or replayed at start
                     self.last_error = f"{type(exc).__name__}: {exc}"
                     self._requeue(events, segments)

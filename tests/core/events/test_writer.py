@@ -56,3 +56,14 @@ def test_the_writer_batches_submissions_and_flush_waits_for_the_database(store):
     found = {e.event_id for e in list_events(store, actor=SYSTEM, filters=EventFilter(limit=100))}
     assert found == set(ids)
     assert list(journal_dir(store).glob("*.jsonl")) == []
+
+
+def test_a_second_writer_in_the_same_process_leaves_the_first_ones_journal_alone(store):
+    first = EventWriter(store, flush_interval_s=3600, batch_size=10_000).start()
+    [event_id] = first.submit(EventIn(model="m", input="q", output="from the first writer"))
+    second = EventWriter(store).start()
+    assert list_events(store, actor=SYSTEM) == []  # not replayed: its writer is alive
+    assert len(list(journal_dir(store).glob("*.jsonl"))) == 1
+    first.close()
+    second.close()
+    assert [e.event_id for e in list_events(store, actor=SYSTEM)] == [event_id]
