@@ -36,7 +36,7 @@ def test_preflight_measures_this_machine_once_and_says_how_the_estimate_was_made
     pd.DataFrame(rows).to_csv(path, index=False)
     ingest.import_file(models_store, actor=SYSTEM, path=path, name="sums")
     config = FinetuneConfig(base_model="smollm2-135m-instruct", dataset="sums", max_steps=5, batch_size=1,
-                            max_seq_length=32, eval_steps=0)
+                            max_seq_length=128, eval_steps=0)
     unmeasured = preflight.run(models_store, actor=SYSTEM, config=config)  # launching never waits for a measurement
     assert unmeasured.estimate["how"] == "guessed" and "Check measures them" in unmeasured.estimate["assumes"]
     first = preflight.run(models_store, actor=SYSTEM, config=config, measure=True)
