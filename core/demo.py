@@ -81,9 +81,15 @@ def seed_demo(store: Store, *, actor: Actor) -> DemoReport:
     from core.serving.demo import seed_deployment
 
     seed_deployment(store, actor=actor)  # "support-bot" v1 and v2, before the traffic that names them
+    from core.events.simulate import seed_traffic
+
+    seed_traffic(store, actor=actor)  # 60 days of support-bot traffic through log_events, shifting on day 40
     from core.monitoring.demo import seed_monitor
 
     seed_monitor(store, actor=actor)  # after the traffic: a monitor finding the day-40 shift, and its open alert
+    from core.feedback.demo import seed_feedback
+
+    seed_feedback(store, actor=actor)  # after the comparison and traffic: two rated annotation projects, ann's queue
     from core.kpi.demo import seed_kpi_targets
 
     seed_kpi_targets(store, actor=actor)  # after the traffic: KPI targets, one failing since day 40 (with its alert)
