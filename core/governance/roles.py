@@ -47,11 +47,11 @@ class Permission(str, Enum):
     ANNOTATE = "annotate"
     VIEW_DASHBOARDS = "view_dashboards"
     SEED_DEMO = "seed_demo"
-    MANAGE_FEEDBACK = "manage_feedback"
-    MANAGE_API_KEYS = "manage_api_keys"
-    MANAGE_DEPLOYMENTS = "manage_deployments"
     MANAGE_EVALUATIONS = "manage_evaluations"
     OVERRIDE_GATES = "override_gates"
+    MANAGE_API_KEYS = "manage_api_keys"
+    MANAGE_DEPLOYMENTS = "manage_deployments"
+    MANAGE_FEEDBACK = "manage_feedback"
     MANAGE_MONITORS = "manage_monitors"
     HANDLE_ALERTS = "handle_alerts"
     VIEW_EVENTS = "view_events"
@@ -70,12 +70,12 @@ _DATA_SCIENTIST = {
     Permission.LAUNCH_JOBS,
     Permission.MANAGE_EVALUATIONS,
     Permission.VIEW_DASHBOARDS,
+    Permission.MANAGE_FEEDBACK,
     Permission.MANAGE_MONITORS,
     Permission.HANDLE_ALERTS,
     Permission.VIEW_EVENTS,
     Permission.INGEST_EVENTS,
     Permission.MANAGE_DEPLOYMENTS,
-    Permission.MANAGE_FEEDBACK,
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -94,6 +94,11 @@ class Actor:
     name: str
     role: Role
     user_id: int | None = None
+    # The process acting for the user, when it is not the user themselves: "worker", "job:12", "login".
+    via: str | None = None
+
+    def acting_through(self, via: str) -> "Actor":
+        return Actor(name=self.name, role=self.role, user_id=self.user_id, via=via)
 
     def can(self, permission: Permission) -> bool:
         return permission in ROLE_PERMISSIONS[self.role]
@@ -117,11 +122,11 @@ _ACTION_WORDS = {
     Permission.ANNOTATE: "rate model outputs",
     Permission.VIEW_DASHBOARDS: "see dashboards",
     Permission.SEED_DEMO: "seed demo data",
-    Permission.MANAGE_FEEDBACK: "run annotation projects (create, review, export ratings)",
-    Permission.MANAGE_API_KEYS: "manage API keys",
-    Permission.MANAGE_DEPLOYMENTS: "create, promote or roll back deployments",
     Permission.MANAGE_EVALUATIONS: "create evaluation suites, runs and release gates",
     Permission.OVERRIDE_GATES: "override a failed release gate",
+    Permission.MANAGE_API_KEYS: "manage API keys",
+    Permission.MANAGE_DEPLOYMENTS: "create, promote or roll back deployments",
+    Permission.MANAGE_FEEDBACK: "run annotation projects (create, review, export ratings)",
     Permission.MANAGE_MONITORS: "create, run or delete monitors",
     Permission.HANDLE_ALERTS: "acknowledge or resolve alerts",
     Permission.VIEW_EVENTS: "see inference events",

@@ -52,6 +52,8 @@ class AuditEvent(SQLModel, table=True):
     before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     detail: str | None = Field(default=None, max_length=1000)
+    # Set when a process acted for the user (`actor`): "worker", "job:12", "login"; None for the user's own action.
+    via: str | None = Field(default=None, max_length=64)
 
 
 class RegisteredModel(SQLModel, table=True):
@@ -271,6 +273,60 @@ class Job(SQLModel, table=True):
     finished_at: datetime | None = None
 
 
+class InferenceEvent(SQLModel, table=True):
+    """One model call in production, from the server, the SDK call, HTTP or a file (core/events).
+
+    Written in bulk through the database's fast path (executemany on SQLite, COPY on PostgreSQL), never one ORM
+    object per row; dashboards read SQL aggregates over the (column, time) indexes below.
+    """
+
+    __table_args__ = (
+        Index("ix_inferenceevent_model_time", "model", "time"),
+        Index("ix_inferenceevent_deployment_time", "deployment", "time"),
+        Index("ix_inferenceevent_application_time", "application", "time"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(max_length=40, unique=True, index=True)  # public id, "evt_<hex>"
+    response_id: str | None = Field(default=None, max_length=128, index=True)  # the server's "chatcmpl-..." id
+    time: datetime = Field(default_factory=utcnow, index=True)
+    deployment: str | None = Field(default=None, max_length=128)
+    deployment_version: int | None = None
+    arm: str | None = Field(default=None, max_length=32)  # the A/B arm that served it, or "fallback"
+    model: str = Field(max_length=128)
+    adapter: str | None = Field(default=None, max_length=128)
+    template_version: str | None = Field(default=None, max_length=200)  # "ticket-reply@2"
+    application: str | None = Field(default=None, max_length=128)  # the API key's name
+    user_id: str | None = Field(default=None, max_length=256)  # the end user
+    input: Any = Field(default=None, sa_column=Column(JSON))  # chat messages, or {"prompt": ...}
+    output: str | None = Field(default=None, sa_column=Column(Text))
+    finish_reason: str | None = Field(default=None, max_length=32)
+    latency_s: float | None = None
+    ttft_s: float | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cost: float | None = None  # USD
+    status: str = Field(default="ok", max_length=16)  # ok, error, rate_limited
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    feedback_score: float | None = None  # end-user thumbs 1.0 / 0.0, or a score
+    feedback_comment: str | None = Field(default=None, sa_column=Column(Text))
+    feedback_at: datetime | None = None
+    meta: dict[str, Any] | None = Field(default=None, sa_column=Column("metadata", JSON))  # segment, region...
+    guard_flags: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
+    source: str = Field(default="sdk", max_length=16)  # server, sdk, http, file, demo
+
+
+class IngestedFile(SQLModel, table=True):
+    """The content hash of every event file ingested, so the same content is never ingested twice."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    sha256: str = Field(max_length=64, unique=True, index=True)
+    name: str = Field(max_length=1024)
+    events: int
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: str = Field(max_length=64)
+
+
 # --- Serving (migration 0009): API keys, deployments and their versions ---
 
 
@@ -412,58 +468,162 @@ class EventEmbedding(SQLModel, table=True):
     vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
-class InferenceEvent(SQLModel, table=True):
-    """One model call in production, from the server, the SDK call, HTTP or a file (core/events).
+class AnnotationProject(SQLModel, table=True):
+    """Human feedback: model outputs from one source, a rating schema, guidelines and who rates (core/feedback)."""
 
-    Written in bulk through the database's fast path (executemany on SQLite, COPY on PostgreSQL), never one ORM
-    object per row; dashboards read SQL aggregates over the (column, time) indexes below.
-    """
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True, max_length=128)
+    description: str | None = Field(default=None, max_length=2000)
+    guidelines: str | None = Field(default=None, sa_column=Column(Text))  # Markdown, shown beside each item
+    source_kind: str = Field(max_length=16)  # comparison, dataset, events
+    source: str = Field(max_length=1024)  # "comparison 3 (pairs)", "tickets@2", "events 2026-11-01.. support-bot"
+    source_params: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    questions: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    assignment: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # annotators, per_item, overlap
+    allow_markdown: bool = Field(default=False)
+    status: str = Field(default="open", max_length=16)  # open, closed
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: str = Field(max_length=64)
+
+
+class AnnotationItem(SQLModel, table=True):
+    """One thing to rate: a prompt and one response (or two for pairwise, N for ranking), models kept here only."""
+
+    __table_args__ = (Index("ix_annotationitem_project_position", "project_id", "position", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="annotationproject.id", index=True)
+    position: int
+    prompt: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))  # chat messages
+    responses: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))  # text, model, prompt_version
+    group_key: str | None = Field(default=None, max_length=200)  # items answering the same prompt share it
+    reference: str | None = Field(default=None, sa_column=Column(Text))
+    meta: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))  # cell ids, event id, row index
+
+
+class AnnotationAssignment(SQLModel, table=True):
+    """An item in one annotator's queue, with the order its responses are shown in to that annotator."""
 
     __table_args__ = (
-        Index("ix_inferenceevent_model_time", "model", "time"),
-        Index("ix_inferenceevent_deployment_time", "deployment", "time"),
-        Index("ix_inferenceevent_application_time", "application", "time"),
+        Index("ix_annotationassignment_item_annotator", "item_id", "annotator", unique=True),
+        Index("ix_annotationassignment_queue", "project_id", "annotator", "status", "position"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    event_id: str = Field(max_length=40, unique=True, index=True)  # public id, "evt_<hex>"
-    response_id: str | None = Field(default=None, max_length=128, index=True)  # the server's "chatcmpl-..." id
-    time: datetime = Field(default_factory=utcnow, index=True)
-    deployment: str | None = Field(default=None, max_length=128)
-    deployment_version: int | None = None
-    arm: str | None = Field(default=None, max_length=32)  # the A/B arm that served it, or "fallback"
-    model: str = Field(max_length=128)
-    adapter: str | None = Field(default=None, max_length=128)
-    template_version: str | None = Field(default=None, max_length=200)  # "ticket-reply@2"
-    application: str | None = Field(default=None, max_length=128)  # the API key's name
-    user_id: str | None = Field(default=None, max_length=256)  # the end user
-    input: Any = Field(default=None, sa_column=Column(JSON))  # chat messages, or {"prompt": ...}
-    output: str | None = Field(default=None, sa_column=Column(Text))
-    finish_reason: str | None = Field(default=None, max_length=32)
-    latency_s: float | None = None
-    ttft_s: float | None = None
-    tokens_in: int | None = None
-    tokens_out: int | None = None
-    cost: float | None = None  # USD
-    status: str = Field(default="ok", max_length=16)  # ok, error, rate_limited
-    error: str | None = Field(default=None, sa_column=Column(Text))
-    feedback_score: float | None = None  # end-user thumbs 1.0 / 0.0, or a score
-    feedback_comment: str | None = Field(default=None, sa_column=Column(Text))
-    feedback_at: datetime | None = None
-    meta: dict[str, Any] | None = Field(default=None, sa_column=Column("metadata", JSON))  # segment, region...
-    guard_flags: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
-    source: str = Field(default="sdk", max_length=16)  # server, sdk, http, file, demo
+    project_id: int = Field(foreign_key="annotationproject.id", index=True)
+    item_id: int = Field(foreign_key="annotationitem.id")
+    annotator: str = Field(max_length=64)
+    position: int  # the item's position, so every queue walks the items in the same order
+    order: list[int] = Field(sa_column=Column(JSON, nullable=False))  # shown response i is item response order[i]
+    status: str = Field(default="pending", max_length=16)  # pending, done, skipped, flagged
+    note: str | None = Field(default=None, max_length=2000)  # the annotator's comment or flag reason
+    seconds: float | None = None  # time spent on the item, summed over visits
+    done_at: datetime | None = None
 
 
-class IngestedFile(SQLModel, table=True):
-    """The content hash of every event file ingested, so the same content is never ingested twice."""
+class Rating(SQLModel, table=True):
+    """One answer: (item, annotator, question) is unique; a change updates the row in place (and is audited)."""
+
+    __table_args__ = (
+        Index("ix_rating_item_annotator_question", "item_id", "annotator", "question", unique=True),
+        Index("ix_rating_project_question", "project_id", "question"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    sha256: str = Field(max_length=64, unique=True, index=True)
-    name: str = Field(max_length=1024)
-    events: int
+    project_id: int = Field(foreign_key="annotationproject.id")
+    item_id: int = Field(foreign_key="annotationitem.id")
+    annotator: str = Field(max_length=64, index=True)
+    question: str = Field(max_length=64)
+    value: Any = Field(default=None, sa_column=Column(JSON))  # in the item's own response order, never as shown
+    revision: int = 1
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class AnnotationReview(SQLModel, table=True):
+    """A reviewer's settled answer for an item and question where annotators disagreed."""
+
+    __table_args__ = (Index("ix_annotationreview_item_question", "item_id", "question", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="annotationproject.id", index=True)
+    item_id: int = Field(foreign_key="annotationitem.id")
+    question: str = Field(max_length=64)
+    value: Any = Field(default=None, sa_column=Column(JSON))
+    reviewer: str = Field(max_length=64)
+    note: str | None = Field(default=None, max_length=2000)
+    at: datetime = Field(default_factory=utcnow)
+
+
+# --- KPIs (migration 0012): targets managers set per KPI, optionally per segment and deployment ---
+
+
+class KpiTarget(SQLModel, table=True):
+    """A target for one KPI over a rolling window ("p95 latency at most 2 s over 24 h in segment claims").
+
+    A failing target raises a "kpi" alert; every change is audited (core/kpi/targets.py).
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    kpi: str = Field(max_length=64, index=True)  # a name in core.kpi.registry
+    comparison: str = Field(max_length=16)  # at_most, at_least
+    threshold: float
+    scope: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # metadata filter, e.g. {"segment": "claims"}
+    deployment: str | None = Field(default=None, max_length=128)
+    window_hours: int = 24  # the rolling window the value is computed over
+    severity: str = Field(default="warning", max_length=16)  # the alert's: warning, critical
+    note: str | None = Field(default=None, max_length=1000)
+    active: bool = True
     created_at: datetime = Field(default_factory=utcnow)
     created_by: str = Field(max_length=64)
+    updated_at: datetime = Field(default_factory=utcnow)
+    updated_by: str = Field(max_length=64)
+
+
+class KpiRollup(SQLModel, table=True):
+    """Sums of one hour of events per model x deployment x version x application, for all traffic (key "") and
+    per value of each metadata key; latencies as mergeable log-bucket sketches (core/kpi/rollups.py)."""
+
+    __table_args__ = (
+        Index("ix_kpirollup_cell", "grain", "key", "hour", "model", "deployment", "deployment_version",
+              "application", "value", unique=True),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    grain: str = Field(max_length=8)  # "hour", or "day": the sum of that day's hours, read for whole-day periods
+    hour: datetime  # the start of the hour (or day)
+    model: str = Field(max_length=128)  # "" stands for none in every dimension, -1 for no version
+    deployment: str = Field(max_length=128)
+    deployment_version: int
+    application: str = Field(max_length=128)
+    key: str = Field(max_length=128)  # "" for all traffic, else a metadata key
+    value: str = Field(max_length=256)
+    requests: int = 0
+    errors: int = 0
+    rate_limited: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float = 0.0
+    cost_n: int = 0
+    feedback_count: int = 0
+    thumbs_up: int = 0
+    score_sum: float = 0.0
+    guard_incidents: int = 0
+    latency_n: int = 0
+    latency_sum: float = 0.0
+    ttft_n: int = 0
+    ttft_sum: float = 0.0
+    latency_sketch: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # bucket -> count
+    ttft_sketch: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class KpiRollupState(SQLModel, table=True):
+    """How far the rollups have read: the last event row id and the last audited feedback change."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    last_event_id: int = 0
+    last_audit_id: int = 0
+    refreshed_at: datetime = Field(default_factory=utcnow)
 
 
 # --- Evaluation (migration 0013): suites and cases, evaluation runs and results, release gates, model cards ---
@@ -588,161 +748,3 @@ class ModelCard(SQLModel, table=True):
     frozen_at: datetime | None = None
     updated_at: datetime = Field(default_factory=utcnow)
     updated_by: str = Field(max_length=64)
-
-
-# --- KPIs (migration 0012): targets managers set per KPI, optionally per segment and deployment ---
-
-
-class KpiTarget(SQLModel, table=True):
-    """A target for one KPI over a rolling window ("p95 latency at most 2 s over 24 h in segment claims").
-
-    A failing target raises a "kpi" alert; every change is audited (core/kpi/targets.py).
-    """
-
-    id: int | None = Field(default=None, primary_key=True)
-    kpi: str = Field(max_length=64, index=True)  # a name in core.kpi.registry
-    comparison: str = Field(max_length=16)  # at_most, at_least
-    threshold: float
-    scope: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # metadata filter, e.g. {"segment": "claims"}
-    deployment: str | None = Field(default=None, max_length=128)
-    window_hours: int = 24  # the rolling window the value is computed over
-    severity: str = Field(default="warning", max_length=16)  # the alert's: warning, critical
-    note: str | None = Field(default=None, max_length=1000)
-    active: bool = True
-    created_at: datetime = Field(default_factory=utcnow)
-    created_by: str = Field(max_length=64)
-    updated_at: datetime = Field(default_factory=utcnow)
-    updated_by: str = Field(max_length=64)
-
-
-class KpiRollup(SQLModel, table=True):
-    """Sums of one hour of events per model x deployment x version x application, for all traffic (key "") and
-    per value of each metadata key; latencies as mergeable log-bucket sketches (core/kpi/rollups.py)."""
-
-    __table_args__ = (
-        Index("ix_kpirollup_cell", "grain", "key", "hour", "model", "deployment", "deployment_version",
-              "application", "value", unique=True),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    grain: str = Field(max_length=8)  # "hour", or "day": the sum of that day's hours, read for whole-day periods
-    hour: datetime  # the start of the hour (or day)
-    model: str = Field(max_length=128)  # "" stands for none in every dimension, -1 for no version
-    deployment: str = Field(max_length=128)
-    deployment_version: int
-    application: str = Field(max_length=128)
-    key: str = Field(max_length=128)  # "" for all traffic, else a metadata key
-    value: str = Field(max_length=256)
-    requests: int = 0
-    errors: int = 0
-    rate_limited: int = 0
-    tokens_in: int = 0
-    tokens_out: int = 0
-    cost: float = 0.0
-    cost_n: int = 0
-    feedback_count: int = 0
-    thumbs_up: int = 0
-    score_sum: float = 0.0
-    guard_incidents: int = 0
-    latency_n: int = 0
-    latency_sum: float = 0.0
-    ttft_n: int = 0
-    ttft_sum: float = 0.0
-    latency_sketch: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # bucket -> count
-    ttft_sketch: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
-
-
-class KpiRollupState(SQLModel, table=True):
-    """How far the rollups have read: the last event row id and the last audited feedback change."""
-
-    id: int | None = Field(default=None, primary_key=True)
-    last_event_id: int = 0
-    last_audit_id: int = 0
-    refreshed_at: datetime = Field(default_factory=utcnow)
-
-
-class AnnotationProject(SQLModel, table=True):
-    """Human feedback: model outputs from one source, a rating schema, guidelines and who rates (core/feedback)."""
-
-    id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(index=True, unique=True, max_length=128)
-    description: str | None = Field(default=None, max_length=2000)
-    guidelines: str | None = Field(default=None, sa_column=Column(Text))  # Markdown, shown beside each item
-    source_kind: str = Field(max_length=16)  # comparison, dataset, events
-    source: str = Field(max_length=1024)  # "comparison 3 (pairs)", "tickets@2", "events 2026-11-01.. support-bot"
-    source_params: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
-    questions: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
-    assignment: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # annotators, per_item, overlap
-    allow_markdown: bool = Field(default=False)
-    status: str = Field(default="open", max_length=16)  # open, closed
-    created_at: datetime = Field(default_factory=utcnow)
-    created_by: str = Field(max_length=64)
-
-
-class AnnotationItem(SQLModel, table=True):
-    """One thing to rate: a prompt and one response (or two for pairwise, N for ranking), models kept here only."""
-
-    __table_args__ = (Index("ix_annotationitem_project_position", "project_id", "position", unique=True),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    project_id: int = Field(foreign_key="annotationproject.id", index=True)
-    position: int
-    prompt: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))  # chat messages
-    responses: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))  # text, model, prompt_version
-    group_key: str | None = Field(default=None, max_length=200)  # items answering the same prompt share it
-    reference: str | None = Field(default=None, sa_column=Column(Text))
-    meta: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))  # cell ids, event id, row index
-
-
-class AnnotationAssignment(SQLModel, table=True):
-    """An item in one annotator's queue, with the order its responses are shown in to that annotator."""
-
-    __table_args__ = (
-        Index("ix_annotationassignment_item_annotator", "item_id", "annotator", unique=True),
-        Index("ix_annotationassignment_queue", "project_id", "annotator", "status", "position"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    project_id: int = Field(foreign_key="annotationproject.id", index=True)
-    item_id: int = Field(foreign_key="annotationitem.id")
-    annotator: str = Field(max_length=64)
-    position: int  # the item's position, so every queue walks the items in the same order
-    order: list[int] = Field(sa_column=Column(JSON, nullable=False))  # shown response i is item response order[i]
-    status: str = Field(default="pending", max_length=16)  # pending, done, skipped, flagged
-    note: str | None = Field(default=None, max_length=2000)  # the annotator's comment or flag reason
-    seconds: float | None = None  # time spent on the item, summed over visits
-    done_at: datetime | None = None
-
-
-class Rating(SQLModel, table=True):
-    """One answer: (item, annotator, question) is unique; a change updates the row in place (and is audited)."""
-
-    __table_args__ = (
-        Index("ix_rating_item_annotator_question", "item_id", "annotator", "question", unique=True),
-        Index("ix_rating_project_question", "project_id", "question"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    project_id: int = Field(foreign_key="annotationproject.id")
-    item_id: int = Field(foreign_key="annotationitem.id")
-    annotator: str = Field(max_length=64, index=True)
-    question: str = Field(max_length=64)
-    value: Any = Field(default=None, sa_column=Column(JSON))  # in the item's own response order, never as shown
-    revision: int = 1
-    created_at: datetime = Field(default_factory=utcnow)
-    updated_at: datetime = Field(default_factory=utcnow)
-
-
-class AnnotationReview(SQLModel, table=True):
-    """A reviewer's settled answer for an item and question where annotators disagreed."""
-
-    __table_args__ = (Index("ix_annotationreview_item_question", "item_id", "question", unique=True),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    project_id: int = Field(foreign_key="annotationproject.id", index=True)
-    item_id: int = Field(foreign_key="annotationitem.id")
-    question: str = Field(max_length=64)
-    value: Any = Field(default=None, sa_column=Column(JSON))
-    reviewer: str = Field(max_length=64)
-    note: str | None = Field(default=None, max_length=2000)
-    at: datetime = Field(default_factory=utcnow)
