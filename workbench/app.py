@@ -34,7 +34,7 @@ for spec in PAGES:
 
 if missing := no_such_page.pages_for({spec.url_path for spec in PAGES}):
     sections.setdefault(PAGES[0].section, []).extend(missing)
-navigation = st.navigation(sections)
+navigation = st.navigation(sections, expanded=True)  # every page in view; no "View N more" fold
 with st.sidebar:
     st.caption(f"Logged in as **{inert(user.name)}** · {user.role.label}")
     if st.button("Log out", key="app.logout", icon=":material/logout:"):
