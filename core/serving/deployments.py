@@ -208,9 +208,12 @@ def promote(store: Store, *, actor: Actor, name: str, version: int | None = None
     if number == deployment.current_version:
         raise Conflict(f"{target.ref} is serving already.")
     verdict = gates.check_promotion(store, actor=actor, deployment=name, version=target.to_dict())
-    if verdict is not None and not verdict.get("passed", False) and not force:
-        raise Conflict(f"The promotion gate refused {target.ref}: {verdict.get('summary') or 'no reason given'}.",
-                       hint="Fix what the gate reports, or promote with --force (audited).")
+    if verdict is not None and not verdict.get("passed", False):
+        if not force:
+            raise Conflict(f"The promotion gate refused {target.ref}: {verdict.get('summary') or 'no reason given'}.",
+                           hint="Fix what the gate reports, or ask an admin to override it with a written reason "
+                                "(`workbench eval gate override`).")
+        require(actor, Permission.OVERRIDE_GATES)  # letting a failed gate through is an admin's call, audited below
     with store.write() as session:
         row = _row(session, name)
         version_row = _version_row(session, row, number)

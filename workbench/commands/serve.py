@@ -264,7 +264,7 @@ def register(commands, add) -> None:
     promote = add(sub, "promote", cmd_promote, "Serve a version (default: the newest), after the promotion gate.")
     promote.add_argument("name")
     promote.add_argument("--version", type=int)
-    promote.add_argument("--force", action="store_true", help="Promote even if the gate refuses (audited).")
+    promote.add_argument("--force", action="store_true", help="Admins only: promote even if the gate refuses (audited).")
     rollback = add(sub, "rollback", cmd_rollback, "Serve again the version promoted before the current one.")
     rollback.add_argument("name")
     traffic = add(sub, "traffic", cmd_traffic, "Split end users between the serving version and another (A/B).")

@@ -33,13 +33,17 @@ def test_versions_promote_and_roll_back_one_audited_step_each(models_store):
     assert deployments.resolve(store, "no-such") is None
 
 
-def test_a_failed_gate_refuses_promotion_unless_forced(models_store, monkeypatch):
+def test_a_failed_gate_refuses_promotion_unless_an_admin_forces_it(models_store, people, monkeypatch):
     store = models_store
     deployments.create_version(store, actor=SYSTEM, name="bot", model=CHAT)
     deployments.create_version(store, actor=SYSTEM, name="bot", model=CHAT)
     monkeypatch.setattr(gates, "check_promotion", lambda *a, **k: {"passed": False, "summary": "accuracy 0.4 < 0.8"})
     with pytest.raises(Conflict, match="accuracy 0.4"):
         deployments.promote(store, actor=SYSTEM, name="bot")
+    # A data scientist may promote, but not past a failed gate: that is an admin's audited call.
+    with pytest.raises(PermissionDenied):
+        deployments.promote(store, actor=people[Role.DATA_SCIENTIST].as_actor(), name="bot", force=True)
+    assert deployments.get_deployment(store, actor=SYSTEM, name="bot").current_version == 1
     promoted = deployments.promote(store, actor=SYSTEM, name="bot", force=True)
     assert promoted.current.gate_result == {"passed": False, "summary": "accuracy 0.4 < 0.8"}
 
