@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -384,7 +384,11 @@ def get_run(store: Store, *, actor: Actor, run_id: int, with_results: bool = Tru
         if row is None:
             raise NotFound(f"There is no evaluation run {run_id}.", hint="`workbench eval runs` lists them.")
         results = list(session.exec(select(EvalResult).where(EvalResult.run_id == run_id))) if with_results else None
-        return _run_info(row, results)
+        info = _run_info(row, results)
+    if info.results and not actor.can(Permission.VIEW_DATA_ROWS):
+        # Viewers (managers) read pass rates and scores, never the models' answers.
+        info = replace(info, results=[replace(r, output=None) for r in info.results])
+    return info
 
 
 def list_runs(store: Store, *, actor: Actor, suite: str | None = None, limit: int = 100) -> list[RunInfo]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -250,7 +250,11 @@ def get_suite(store: Store, *, actor: Actor, ref: str, with_cases: bool = True) 
         if row is None:
             raise NotFound(f"There is no evaluation suite {ref!r}.", hint="`workbench eval suites list` shows them.")
         cases = list(session.exec(select(EvalCase).where(EvalCase.suite_id == row.id))) if with_cases else None
-        return _info(row, cases)
+        info = _info(row, cases)
+    if info.cases and not actor.can(Permission.VIEW_DATA_ROWS):
+        # Viewers (managers) read scores, never the cases' prompts or references.
+        info = replace(info, cases=[replace(c, variables={}, reference=None) for c in info.cases])
+    return info
 
 
 def list_suites(store: Store, *, actor: Actor) -> list[SuiteInfo]:

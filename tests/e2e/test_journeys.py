@@ -26,19 +26,22 @@ pytestmark = pytest.mark.e2e
 
 # What each role's sidebar offers, by url path; written out here rather than derived from the app's own tables.
 PAGES_BY_ROLE = {
-    Role.ADMIN: {"home", "data", "models", "prompts", "compare", "pipelines", "finetune", "feedback", "annotate", "admin",
-                 "account"},
-    Role.DATA_SCIENTIST: {"home", "data", "models", "prompts", "compare", "pipelines", "finetune", "feedback", "account"},
+    Role.ADMIN: {"home", "data", "models", "prompts", "compare", "pipelines", "finetune", "evaluate", "feedback",
+                 "annotate", "events", "kpi", "monitoring", "admin", "account"},
+    Role.DATA_SCIENTIST: {"home", "data", "models", "prompts", "compare", "pipelines", "finetune", "evaluate",
+                          "feedback", "events", "kpi", "monitoring", "account"},
     Role.ANNOTATOR: {"home", "annotate", "account"},
-    Role.VIEWER: {"home", "data", "models", "finetune", "feedback", "account"},
+    Role.VIEWER: {"home", "data", "models", "finetune", "evaluate", "feedback", "kpi", "monitoring", "account"},
 }
 # The heading each page opens with. Home's title is the app's name, as on the login form: its greeting tells
 # the two apart.
-BUILD = {"prompts": "Prompts", "compare": "Compare", "pipelines": "Pipelines", "finetune": "Fine-tune"}
-HEADINGS = {"home": "LLMOps Workbench", "data": "Data", "models": "Models", **BUILD, "admin": "Admin",
+BUILD = {"prompts": "Prompts", "compare": "Compare", "pipelines": "Pipelines", "finetune": "Fine-tune",
+         "evaluate": "Evaluate"}
+OPERATE = {"events": "Events", "kpi": "KPIs", "monitoring": "Monitoring"}
+HEADINGS = {"home": "LLMOps Workbench", "data": "Data", "models": "Models", **BUILD, **OPERATE, "admin": "Admin",
             "account": "Account", "feedback": "Human feedback", "annotate": "Rate model outputs"}
-TITLES = {"home": "Home", "data": "Data", "models": "Models", **BUILD, "admin": "Admin", "account": "Account",
-          "feedback": "Feedback", "annotate": "Annotate"}
+TITLES = {"home": "Home", "data": "Data", "models": "Models", **BUILD, **OPERATE, "admin": "Admin",
+          "account": "Account", "feedback": "Feedback", "annotate": "Annotate"}
 NAME_BY_ROLE = {role: name for name, role in ACCOUNTS.items()}
 ALL_ROLES = list(PAGES_BY_ROLE)
 # Profiling (a tokenizer to load, PII and near-duplicate scans) and redacting take seconds on a small machine.

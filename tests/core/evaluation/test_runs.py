@@ -48,6 +48,14 @@ def test_a_run_stores_every_output_and_check_result(models_store):
     assert table["chrf"]["mean_ci"][0] <= table["chrf"]["mean"] <= table["chrf"]["mean_ci"][1]
     assert len(shown["cases"]) == 3 and shown["cases"][0]["outputs"][0]["model"] == MODEL
 
+    # A viewer (manager) gets the same figures but neither the cases' prompts and references nor the answers.
+    viewer = Actor(name="vic", role=Role.VIEWER)
+    seen = runs.report(models_store, actor=viewer, run_id=run.id)
+    assert seen["models"] == shown["models"]
+    assert all(not c["variables"] and c["reference"] is None for c in seen["cases"])
+    assert all(o["output"] is None for c in seen["cases"] for o in c["outputs"])
+    assert "Paris" not in str(seen) and "capital of France" not in str(seen)
+
 
 def test_two_models_give_flipped_cases_regressions_first(models_store):
     from core.serving import deployments
