@@ -30,25 +30,30 @@ class _SlowHandler(_OpenAIHandler):
 
 
 def test_a_killed_comparison_run_is_marked_failed_and_a_live_one_is_not(store, home):
+    """The comparison runs as a job: `compare run` submits it and a worker's job process runs it; that process is
+    the run's owner, and killing it leaves a run that reads as failed, not running for ever."""
     templates.save_version(store, actor=SYSTEM, name="ask", body="Q: {{ question }}")
     answer.clear()
     with openai_server(_SlowHandler) as url:
         sources.add_endpoint(store, actor=SYSTEM, name="remote", base_url=url, model="tiny-chat",
                              api_key_env="TEST_ENDPOINT_KEY")
         env = {**os.environ, "WORKBENCH_HOME": str(home.home), "TEST_ENDPOINT_KEY": SERVER_KEY}
-        child = subprocess.Popen([WORKBENCH, "compare", "run", "--prompt", "ask", "--model", "remote", "--input", "2+2?"],
-                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        owner = None
         try:
+            submitted = subprocess.run([WORKBENCH, "compare", "run", "--prompt", "ask", "--model", "remote",
+                                        "--input", "2+2?"], env=env, capture_output=True, text=True, timeout=120)
+            assert submitted.returncode == 0, submitted.stderr
             listed = until(lambda: runs.list_runs(store, actor=SYSTEM), what="the run to start")
             assert listed[0].status == "running"  # read while its process is alive: untouched
             time.sleep(0.3)
             assert runs.get_run(store, actor=SYSTEM, run_id=listed[0].id).status == "running"
-            child.send_signal(signal.SIGKILL)
-            child.wait(10)
+            with store.read() as session:
+                owner = session.get(ComparisonRun, listed[0].id).pid
+            assert owner and owner != os.getpid()
+            os.kill(owner, signal.SIGKILL)
+            until(lambda: run_owners.live_process(owner) is None, what="the job process to end")
         finally:
             answer.set()
-            if child.poll() is None:
-                child.kill()
     run = runs.get_run(store, actor=SYSTEM, run_id=listed[0].id)
     assert (run.status, run.error) == ("failed", run_owners.INTERRUPTED) and run.finished_at
     events = audit.list_events(store, actor=SYSTEM, filters=audit.AuditFilter(action="comparison.interrupted"))
