@@ -183,7 +183,8 @@ def test_a_profile_shows_readable_format_and_plain_severity_words(data_page, mod
     assert not app.exception, app.exception
     metric = next(m for m in app.metric if m.label == "Fine-tuning format")
     assert metric.value == "Chat" and "Chat messages" in metric.proto.help
-    alerts = next(df.value for df in app.dataframe if "Finding" in df.value.columns)
+    # Alerts are a static table (long findings wrap instead of being cut off).
+    alerts = next(t.value for t in app.table if "Finding" in t.value.columns)
     assert set(alerts["Severity"]) <= {"High", "Medium", "Low"} and alerts["Severity"].iloc[0] == "High"
 
 
