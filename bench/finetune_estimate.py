@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from pathlib import Path
+
+# The repository root instead of bench/ first on the path: bench/profile.py must not shadow the standard library's
+# profile module, which torch imports.
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from core.demo import seed_datasets
 from core.finetune import launch, preflight

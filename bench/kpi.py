@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[0] = str(ROOT)  # the root instead of bench/: bench/profile.py must not shadow the stdlib module
 WORKBENCH = Path(sys.executable).parent / "workbench"
 COLUMNS = ("time", "model", "deployment", "deployment_version", "application", "user_id", "latency_s", "ttft_s",
            "tokens_in", "tokens_out", "cost", "status", "feedback_score", "metadata", "guard_flags")
