@@ -32,17 +32,17 @@ def watch(job_id: int) -> None:
         job = actions.get(store, actor=actor, job_id=job_id)
         if compare_view.job_panel(store, actor, job):
             st.session_state.pop("compare.job_id", None)
-            made = (job.result or {}).get("comparison_run") or getattr(
-                runs.run_of_job(store, actor=actor, job_id=job.id), "id", None)
+            run = runs.run_of_job(store, actor=actor, job_id=job.id)
+            made = (job.result or {}).get("comparison_run") or getattr(run, "id", None)
             if made:
                 st.session_state["compare.open_run"] = made
-            st.session_state["compare.flash"] = (job.status, made, job.error)
+            st.session_state["compare.flash"] = (job.status, made, job.error, getattr(run, "name", None))
             st.rerun(scope="app")
 
 
-status, made, error = st.session_state.pop("compare.flash", (None, None, None))
+status, made, error, made_name = st.session_state.pop("compare.flash", (None, None, None, None))
 if status == "succeeded":
-    st.success(f"Saved run {made}.")
+    st.success(f"Saved run {made}" + (f": {inert(made_name)}." if made_name else "."))
 elif status:
     st.warning(f"The comparison job {inert(status)}" + (f": {inert(error)}" if error else "."))
 
@@ -103,7 +103,8 @@ with errors.shown_to_user():
             has_reference = request.get("reference_column") is not None
             metrics = st.multiselect("Metrics", list(METRICS), default=compare_view.default_metrics(has_reference),
                                      format_func=lambda m: METRICS[m].label, key=f"compare.metrics.{has_reference}")
-            with st.expander(compare_view.settings_label("compare.gen")):
+            # A stable key: the title follows the values, and the expander stays open while they are edited.
+            with st.expander(compare_view.settings_label("compare.gen"), key="compare.gen.expander"):
                 settings = compare_view.settings_form("compare.gen")
             if st.session_state.pop("compare.reset_name", False):
                 st.session_state["compare.name"] = ""  # a new run starts with an empty name

@@ -109,10 +109,21 @@ def run_comparison(page: Page, template: str, run_name: str) -> None:
     main(page).get_by_text("Generation settings (greedy, 128 new tokens)").click()
     tokens = visible(main(page).get_by_role("spinbutton", name="Max new tokens", exact=True))
     set_text(page, tokens, "8")
+    # The title follows the values, and the settings stay open while they are edited.
+    expect(main(page).get_by_text("Generation settings (greedy, 8 new tokens)")).to_be_visible()
     set_text(page, textbox(page, "Name of the run (optional)"), run_name)
-    after_run(page, main(page).get_by_role("button", name="Run", exact=True).click, MODEL_RUN_MS)
+    after_run(page, main(page).get_by_role("button", name="Run", exact=True).click)
     assert_no_error(page)
-    expect(main(page).get_by_test_id("stAlertContentSuccess")).to_contain_text(f": {run_name}.")
+    # The comparison runs as a job: the page watches it (a fragment, every 2 s) until it has saved the run, then
+    # reruns with the run opened and says so (or says how the job ended).
+    saved = main(page).get_by_test_id("stAlertContentSuccess")
+    ended = main(page).get_by_test_id("stAlertContentWarning").filter(has_text="The comparison job ")
+    expect(saved.or_(ended).first).to_be_visible(timeout=MODEL_RUN_MS)
+    wait_until_idle(page)
+    assert_no_error(page)
+    expect(ended).to_have_count(0)
+    expect(saved).to_contain_text(f": {run_name}.")
+    expect(textbox(page, "Name of the run (optional)")).to_have_value("")  # a new run starts unnamed
 
 
 def expect_run_shown(page: Page, template: str) -> None:
