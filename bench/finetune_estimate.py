@@ -37,7 +37,7 @@ def main() -> None:
     config = FinetuneConfig.from_dict({**PRESETS[args.preset], "base_model": "smollm2-135m-instruct",
                                        "dataset": args.dataset})
     started = time.perf_counter()
-    estimate = preflight.run(store, actor=LOCAL_OPERATOR, config=config).estimate
+    estimate = preflight.run(store, actor=LOCAL_OPERATOR, config=config, measure=True).estimate
     print(f"pre-flight took {time.perf_counter() - started:.1f} s: {json.dumps(estimate)}", flush=True)
     started = time.perf_counter()
     job = launch.launch(store, actor=LOCAL_OPERATOR, config=config)
