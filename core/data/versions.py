@@ -79,22 +79,31 @@ class DatasetInfo:
                 "latest": self.latest.to_dict() if self.latest else None}
 
 
-def validate_dataset_name(name: str) -> str:
+def check_name(name: str, what: str) -> str:
+    """A versioned thing's name (a dataset, an evaluation suite): letters, digits, dots, dashes, underscores."""
     name = (name or "").strip()
     if not _NAME_RE.match(name):
-        raise InvalidInput(f"'{name}' is not a valid dataset name: use letters, digits, dots, dashes and "
+        raise InvalidInput(f"'{name}' is not a valid {what} name: use letters, digits, dots, dashes and "
                            "underscores (up to 128), starting with a letter or digit.")
     return name
 
 
-def parse_ref(ref: str) -> tuple[str, int | None]:
+def split_ref(ref: str, what: str) -> tuple[str, int | None]:
     """'tickets' -> ('tickets', None: the latest); 'tickets@3' -> ('tickets', 3)."""
     name, _, version = (ref or "").strip().partition("@")
     if not version:
         return name, None
     if not version.isdigit() or int(version) < 1:
-        raise InvalidInput(f"'{ref}' is not a dataset version: write NAME or NAME@N with N a version number.")
+        raise InvalidInput(f"'{ref}' is not a {what} version: write NAME or NAME@N with N a version number.")
     return name, int(version)
+
+
+def validate_dataset_name(name: str) -> str:
+    return check_name(name, "dataset")
+
+
+def parse_ref(ref: str) -> tuple[str, int | None]:
+    return split_ref(ref, "dataset")
 
 
 def object_path(datasets_dir: Path, sha256: str) -> Path:

@@ -7,13 +7,13 @@ next version; a suite made from a dataset version records it (`dataset_version`)
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from sqlmodel import col, func, select
 
+from core.data import versions
 from core.errors import InvalidInput, NotFound
 from core.evaluation.checks import CHECKS, CheckInput, get_check, run_check
 from core.governance import audit
@@ -21,27 +21,17 @@ from core.governance.roles import Actor, Permission, require
 from core.storage.db import Store
 from core.storage.tables import EvalCase, EvalSuite
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 MAX_CASES = 5000
 INPUT_VARIABLES = ("input", "prompt", "question", "query", "message", "body")
 SOURCES = ("manual", "dataset", "promptfoo")
 
 
 def validate_suite_name(name: str) -> str:
-    name = (name or "").strip()
-    if not _NAME_RE.match(name):
-        raise InvalidInput(f"'{name}' is not a valid suite name: use letters, digits, dots, dashes and underscores "
-                           "(up to 128), starting with a letter or digit.")
-    return name
+    return versions.check_name(name, "suite")
 
 
 def parse_ref(ref: str) -> tuple[str, int | None]:
-    name, _, version = (ref or "").strip().partition("@")
-    if not version:
-        return name, None
-    if not version.isdigit() or int(version) < 1:
-        raise InvalidInput(f"'{ref}' is not a suite version: write NAME or NAME@N with N a version number.")
-    return name, int(version)
+    return versions.split_ref(ref, "suite")
 
 
 def check_spec(spec: Any) -> dict[str, Any]:
@@ -215,8 +205,6 @@ def suite_from_dataset(store: Store, *, actor: Actor, name: str, dataset_version
                        prompt: str | None = None, reference_column: str | None = None, rows: int | None = None,
                        input_column: str | None = None, description: str | None = None) -> SuiteInfo:
     """A suite whose cases are the first `rows` rows of a dataset version (every column a variable)."""
-    from core.data import versions
-
     version = versions.get_version(store, actor=actor, ref=dataset_version)
     frame = versions.load_frame(store, actor=actor, version=version)
     if reference_column and reference_column not in frame.columns:
