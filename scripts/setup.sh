@@ -27,7 +27,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 pip=".venv/bin/python -m pip"
 
-gpu_seen=$( (command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null) | head -1 | cut -c1-5)
+# `|| true`: with pipefail, a machine without nvidia-smi must not end set-up here.
+gpu_seen=$( { (command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null) | head -1 | cut -c1-5; } || true)
 want=$( (cat pyproject.toml scripts/setup.sh; echo "gpu:$gpu_seen") | sha256sum | cut -c1-16)
 stamp=.venv/.setup-stamp
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] &&
