@@ -206,6 +206,7 @@ def export(store: Store, *, actor: Actor, project: str | int, fmt: str, out: str
         source=f"annotation project {data.project.name} ({data.project.source})", parents=parents,
         params={"project": data.project.name, "project_id": data.project.id, "format": fmt,
                 "source": data.project.source, "source_kind": data.project.source_kind, "annotators": annotators,
+                "source_params": data.project.source_params,
                 "min_score": min_score if fmt == "sft" else None, "margin": margin if fmt == "dpo" else None},
         stats={"rows": len(frame), "ratings": len(data.ratings)},
         description=f"Exported from annotation project {data.project.name}.")
@@ -222,6 +223,8 @@ def _source_dataset(store: Store, actor: Actor, project) -> str | None:
     params = project.source_params
     if project.source_kind == "dataset":
         return params.get("ref")
+    if project.source_kind == "generated":
+        return params.get("dataset_version")
     if project.source_kind == "comparison":
         from core.compare import runs
 

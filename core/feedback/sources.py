@@ -1,4 +1,5 @@
-"""Where the outputs to rate come from: a saved comparison run, a dataset version, or a sample of logged events.
+"""Where the outputs to rate come from: a saved comparison run, a dataset version, a sample of logged events, or
+two models answering the same prompts on the spot (a job, core/feedback/jobs.py, whose comparison run is read here).
 
 Each source turns into item specs: the prompt as chat messages, one response (or two for pairwise, N for ranking)
 with the model and prompt version that made it (kept for results, never shown to annotators), a group key shared
@@ -105,7 +106,35 @@ class EventSource:
                 "seed": self.seed}
 
 
-Source = ComparisonSource | DatasetSource | EventSource
+@dataclass(frozen=True)
+class GeneratedSource:
+    """Two models' answers to the same prompts, made on the spot by an `annotate` job (core/feedback/jobs.py) as a
+    comparison run: one pairwise item per prompt. Each item's own response order is shuffled (seeded per row), so
+    "A" is not always the first model; every annotator then sees the sides in their own shuffled order."""
+
+    run_id: int
+    job_id: int | None
+    models: tuple[str, ...]
+    dataset_version: str
+    prompt: str  # the prompt version the run used (the prompt column's template, or the user's)
+    prompt_column: str | None = None
+    rows: int = 0
+    seed: int = 0
+
+    kind = "generated"
+
+    def describe(self) -> str:
+        return f"{' vs '.join(self.models)} on {self.dataset_version}" + \
+            (f" ({self.prompt_column})" if self.prompt_column else f" ({self.prompt})") + \
+            f" · job {self.job_id} · comparison {self.run_id}"
+
+    def params(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "job_id": self.job_id, "models": list(self.models),
+                "dataset_version": self.dataset_version, "prompt": self.prompt, "prompt_column": self.prompt_column,
+                "rows": self.rows, "seed": self.seed}
+
+
+Source = ComparisonSource | DatasetSource | EventSource | GeneratedSource
 
 
 def collect(store: Store, *, actor: Actor, source: Source) -> list[ItemSpec]:
@@ -115,6 +144,8 @@ def collect(store: Store, *, actor: Actor, source: Source) -> list[ItemSpec]:
         items = _from_dataset(store, actor, source)
     elif isinstance(source, EventSource):
         items = _from_events(store, actor, source)
+    elif isinstance(source, GeneratedSource):
+        items = _from_generated(store, actor, source)
     else:
         raise InvalidInput("Unknown annotation source.")
     if not items:
@@ -165,6 +196,28 @@ def _from_comparison(store: Store, actor: Actor, source: ComparisonSource) -> li
     if source.pairs and not items:
         raise InvalidInput(f"Run {run.id} has fewer than two columns with outputs; pairs need two.")
     return items
+
+
+def _from_generated(store: Store, actor: Actor, source: GeneratedSource) -> list[ItemSpec]:
+    """The run's pairs (the comparison source's own code), each item's responses in a seeded order of its own."""
+    from core.compare import runs
+
+    run = runs.get_run(store, actor=actor, run_id=source.run_id)
+    columns = tuple(runs.column_label(run.prompts[0], m) for m in source.models)
+    items = _from_comparison(store, actor, ComparisonSource(run_id=source.run_id, pairs=True, columns=columns))
+    out = []
+    for item in items:
+        responses = list(item.responses)
+        random.Random(f"{source.seed}:{item.meta.get('row')}").shuffle(responses)
+        meta = {**item.meta, "job": source.job_id, "dataset_row": _source_row(run, item.meta.get("row"))}
+        out.append(ItemSpec(prompt=item.prompt, responses=responses, group_key=item.group_key,
+                            reference=item.reference, meta=meta))
+    return out
+
+
+def _source_row(run, row_index: int | None) -> int | None:
+    rows = run.settings.get("source_rows") or []
+    return rows[row_index] if row_index is not None and 0 <= row_index < len(rows) else None
 
 
 # --- dataset versions -------------------------------------------------------------------------------------

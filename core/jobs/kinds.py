@@ -51,6 +51,8 @@ _BUILTIN = (
             result_label="evaluation run"),
     JobKind("monitor", "Monitor run", "core.monitoring.jobs:run_job", Permission.MANAGE_MONITORS,
             result_label="monitor run"),
+    JobKind("annotate", "Annotation outputs", "core.feedback.jobs:run_job", Permission.MANAGE_FEEDBACK,
+            result_label="annotation project"),
 )
 
 KINDS: dict[str, JobKind] = {kind.name: kind for kind in _BUILTIN}

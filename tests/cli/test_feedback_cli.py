@@ -87,3 +87,28 @@ def test_wrong_people_and_bad_lines_are_one_line_errors(home, tmp_path):
     assert "up or down" in report["errors"][0]["error"]
     other = run("--user", "bob", "feedback", "queue", "x", home=home)
     assert other.returncode == 2 and "no items for bob" in other.stderr
+
+
+def test_generate_makes_a_project_from_two_models_through_a_job(home, monkeypatch):
+    from tests.core.feedback.test_jobs import questions_dataset, two_endpoints
+
+    store = open_store(home)
+    for name, role in (("dan", Role.DATA_SCIENTIST), ("ann", Role.ANNOTATOR)):
+        users.create_user(store, actor=SYSTEM, name=name, role=role, password=PASSWORD)
+    questions_dataset(store, rows=5)
+    with two_endpoints(store, monkeypatch) as (first, second):
+        bad = run("--user", "dan", "feedback", "generate", "now", "--model", first, "--model", first, "--dataset",
+                  "questions", "--prompt-column", "question", "--annotators", "ann", "--json", home=home)
+        assert bad.returncode != 0 and "two different models" in bad.stderr
+        made = run("--user", "dan", "feedback", "generate", "now", "--model", first, "--model", second, "--dataset",
+                   "questions", "--prompt-column", "question", "--rows", "3", "--seed", "1", "--max-new-tokens", "8",
+                   "--annotators", "ann", "--wait", "--json", home=home, timeout=300)
+    assert made.returncode == 0, made.stderr
+    result = json.loads(made.stdout)
+    assert (result["project"], result["items"], result["status"]) == ("now", 3, "succeeded")
+    job = json.loads(run("--user", "dan", "jobs", "show", str(result["job"]), "--json", home=home).stdout)
+    assert job["kind"] == "annotate" and job["result"]["annotation_project"] == "now"
+    queue = json.loads(run("--user", "ann", "feedback", "queue", "now", "--json", home=home).stdout)["items"]
+    assert len(queue) == 3 and all(set(i["responses"]) == {"A", "B"} for i in queue)
+    assert first not in json.dumps(queue) and second not in json.dumps(queue)
+    store.dispose()

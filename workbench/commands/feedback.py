@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -91,6 +92,68 @@ def cmd_create(args) -> int:
     else:
         print(f"Created project {project.name}: {project.items} items for {', '.join(project.annotators)}.")
     return 0
+
+
+def cmd_generate(args) -> int:
+    """Two models answer a sample of prompts as a job; the project appears when it ends (--wait waits for it)."""
+    from core.feedback import jobs
+    from core.inference.generate import GenerationSettings
+    from core.jobs import actions, queue
+    from workbench.commands.jobs import print_submitted, wait_and_print
+    from workbench.commands.options import from_options
+
+    cli = _cli()
+    if args.per_item is not None and args.overlap is not None:
+        raise InvalidInput("Give --per-item or --overlap, not both.")
+    variable_map = {}
+    for entry in args.map or ():
+        key, sep, value = entry.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInput(f"--map takes VAR=COLUMN; '{entry}' has no '='.")
+        variable_map[key.strip()] = value.strip()
+    questions = _questions(args) or [parse_default_question()]
+    store = cli._store()
+    actor = cli._actor(args, store)
+    request = jobs.GenerateRequest(
+        name=args.name, models=tuple(args.model or ()), dataset_version=args.dataset, questions=tuple(questions),
+        annotators=tuple(a for a in (args.annotators or "").split(",") if a.strip()),
+        prompt_column=args.prompt_column, prompt=args.prompt, variable_map=variable_map, rows=args.rows,
+        seed=args.seed, settings=from_options(args, GenerationSettings, seed=args.seed),
+        per_item=args.per_item or 1, overlap=args.overlap, guidelines=_guidelines(args),
+        description=args.description, allow_markdown=args.markdown)
+    job = jobs.submit(store, actor=actor, request=request)
+    if not args.wait:
+        print_submitted(job, args.json)
+        return 0
+    if not args.json and sys.stderr.isatty():
+        wait_and_print(store, actor, job, as_json=False)
+    done = actions.wait(store, actor=actor, job_id=job.id)
+    result = done.result or {}
+    if args.json:
+        cli._print_json({"project": result.get("annotation_project"), "items": result.get("items"), "job": done.id,
+                         "status": done.status, "comparison_run": result.get("comparison_run"),
+                         "error": done.error})
+    elif done.status == queue.SUCCEEDED:
+        print(f"Created project {result['annotation_project']}: {result['items']} items from comparison run "
+              f"{result['comparison_run']} (job {done.id}).")
+    else:
+        print(f"Job {done.id} {done.status}: {done.error or 'no reason given'}; no project was made.")
+    return 0 if done.status == queue.SUCCEEDED else 1
+
+
+def parse_default_question():
+    from core.feedback.schema import parse_question
+
+    return parse_question("better:pairwise")
+
+
+def _guidelines(args) -> str | None:
+    if not args.guidelines:
+        return None
+    try:
+        return Path(args.guidelines).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"The guidelines file {args.guidelines} cannot be read ({exc}).") from None
 
 
 def cmd_list(args) -> int:
@@ -292,6 +355,36 @@ def register(commands, add) -> None:
     create.add_argument("--description")
     create.add_argument("--markdown", action="store_true", help="Show outputs as sanitised Markdown (no HTML, "
                                                                 "links or images) instead of plain text.")
+    generate = add(sub, "generate", cmd_generate, "Make a project from two models answering the same prompts now: a "
+                                                  "job (progress and cancel as `workbench jobs`); with --wait and "
+                                                  "--json prints {\"project\", \"items\", \"job\", ...}.")
+    generate.add_argument("name")
+    generate.add_argument("--model", action="append", required=True, metavar="NAME",
+                          help="A registered chat model or adapter; give two.")
+    generate.add_argument("--dataset", required=True, metavar="NAME[@V]", help="The dataset version holding prompts.")
+    generate.add_argument("--prompt-column", help="The column holding each prompt (the user message as it stands).")
+    generate.add_argument("--prompt", metavar="NAME[@V]", help="Or: a prompt version whose variables read columns.")
+    generate.add_argument("--map", action="append", metavar="VAR=COLUMN", help="With --prompt: read a variable from "
+                                                                               "a differently named column.")
+    generate.add_argument("--rows", type=int, default=50, help="Prompts to sample (seeded; at most "
+                                                                               "500). Default: %(default)s.")
+    generate.add_argument("--seed", type=int, default=0, help="Seed of the sample, the side shuffles and sampling.")
+    generate.add_argument("--question", action="append", metavar="NAME:KIND",
+                          help="A question for pairs: NAME:pairwise (default better:pairwise), NAME:ranking, "
+                               "NAME:tags=a,b; repeatable.")
+    generate.add_argument("--questions-file", help="A JSON list of questions with labels and options.")
+    generate.add_argument("--annotators", required=True, help="Comma-separated account names, or role:annotator.")
+    generate.add_argument("--per-item", type=int, help="Annotators per item, taken round-robin (default 1).")
+    generate.add_argument("--overlap", type=float, help="Instead of --per-item: this share of items goes to two.")
+    generate.add_argument("--guidelines", metavar="FILE.md", help="Markdown guidelines shown beside each item.")
+    generate.add_argument("--description")
+    generate.add_argument("--markdown", action="store_true", help="Show outputs as sanitised Markdown.")
+    generate.add_argument("--wait", action="store_true", help="Return when the job has ended, naming the project "
+                                                             "(without it, print the job and return at once).")
+    from core.inference.generate import GenerationSettings
+    from workbench.commands.options import add_options
+
+    add_options(generate, GenerationSettings, skip=("seed",))  # --max-new-tokens, --temperature, --top-p, ...
     add(sub, "list", cmd_list, "List annotation projects (annotators: theirs).")
     queue = add(sub, "queue", cmd_queue, "The acting annotator's pending items (--user NAME).")
     queue.add_argument("name")
