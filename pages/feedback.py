@@ -29,6 +29,8 @@ with tabs[0]:
         st.info("No annotation project yet." + (" Make one in **New project**." if manage else ""))
     else:
         labels = {p.name: f"{p.name} · {p.items} items · {p.ratings} ratings · {p.status}" for p in found}
+        if (opened := st.session_state.pop("feedback.open", None)) in labels:
+            st.session_state["feedback.project"] = opened  # a project just made (set before the widget exists)
         name = st.selectbox("Project", list(labels), format_func=labels.get, key="feedback.project")
         project = next(p for p in found if p.name == name)
         if manage:

@@ -1,0 +1,51 @@
+"""The Feedback page's project form under AppTest: two models answer a sample of prompts in a real job process,
+the form follows the job, and the project appears when it ends."""
+from streamlit.testing.v1 import AppTest
+
+from core.feedback import projects, ratings
+from core.governance import logins
+from core.governance.roles import SYSTEM
+from core.jobs import actions
+from tests.conftest import PASSWORD
+from tests.core.feedback.test_jobs import questions_dataset, two_endpoints
+from workbench.navigation import PAGES
+
+PAGE = str(PAGES[0].path.parent / "feedback.py")
+
+
+def _open(store, name: str) -> AppTest:
+    app = AppTest.from_file(PAGE, default_timeout=120)
+    app.session_state["auth.token"] = logins.log_in(store, name=name, password=PASSWORD).token
+    return app.run()
+
+
+def _texts(app: AppTest) -> list[str]:
+    return [str(e.value) for kind in ("error", "warning", "info", "success") for e in getattr(app, kind)]
+
+
+def test_a_data_scientist_makes_a_project_from_two_models_answering_now(store, people, monkeypatch):
+    questions_dataset(store, rows=6)
+    with two_endpoints(store, monkeypatch) as (first, second):
+        app = _open(store, "dan")
+        assert not app.exception and not app.error, _texts(app)
+        app.radio(key="feedback.new.kind").set_value("generate").run()
+        app.multiselect(key="feedback.gen.models").set_value([first, second])
+        app.selectbox(key="feedback.gen.column").set_value("question")
+        app.number_input(key="feedback.gen.rows").set_value(3)
+        app.number_input(key="feedback.gen.max_new_tokens").set_value(8)
+        app.text_input(key="feedback.new.name").input("live-duel")
+        app.multiselect(key="feedback.new.annotators").set_value(["ann"])
+        app.number_input(key="feedback.new.k").set_value(1)
+        next(b for b in app.button if b.label == "Generate and create the project").click().run()
+        assert not app.exception and not app.error, _texts(app)
+        job_id = app.session_state["feedback.new.job"]
+        assert "Generate and create the project" not in [b.label for b in app.button]  # no second job meanwhile
+        done = actions.wait(store, actor=SYSTEM, job_id=job_id, timeout_s=300, poll_s=0.3)
+        assert done.status == "succeeded", (done.error, actions.logs(store, actor=SYSTEM, job_id=job_id)[-3000:])
+        app.run()
+    assert not app.exception and not app.error, _texts(app)
+    assert any(t.replace("\\", "").startswith("Created live-duel with 3 items") for t in _texts(app)), _texts(app)
+    project = projects.get_project(store, actor=SYSTEM, project="live-duel")
+    assert project.source_kind == "generated" and project.source_params["job_id"] == job_id
+    assert project.source_params["models"] == [first, second]
+    assert len(ratings.queue(store, actor=people["annotator"].as_actor(), project="live-duel")) == 3
