@@ -14,7 +14,7 @@ import pandas as pd
 
 from core.errors import InvalidInput
 from core.governance.roles import Actor, Permission, require
-from core.monitoring import drift_tests, fields as fields_mod, summary
+from core.monitoring import drift_tests, fields as fields_mod, summary, text_fields
 from core.monitoring.fields import FieldSpec
 from core.monitoring.sketches import SideSummary
 from core.monitoring.sources import DatasetSource, EventSource, Source, dataset_columns, iter_source
@@ -123,8 +123,10 @@ def resolve_fields(store: Store, reference: Source, current: Source, names: list
 def summarise(store: Store, source: Source, specs: list[FieldSpec], *, actor: Actor, seed: int = 0,
               chunk_rows: int | None = None) -> SideSummary:
     """One pass over the source's needed columns, chunk by chunk, into a bounded summary."""
-    needs = {s.needs for s in specs}
-    side = SideSummary(label=source.label(), events=isinstance(source, EventSource))
+    events = isinstance(source, EventSource)
+    # events read derived text fields from their per-event cache instead of the text (core/monitoring/text_fields.py)
+    needs = {s.name if events and s.name in text_fields.DERIVED else s.needs for s in specs}
+    side = SideSummary(label=source.label(), events=events)
     rng = np.random.default_rng(seed)
     models_dir = store.settings.models_dir
     kwargs = {"chunk_rows": chunk_rows} if chunk_rows else {}
@@ -141,6 +143,10 @@ def summarise(store: Store, source: Source, specs: list[FieldSpec], *, actor: Ac
                 side.add_counts(spec.name, values)
         for text_column in {s.needs for s in specs if s.sampled}:
             side.add_texts(text_column, frame[text_column], ids, rng)
+    if events:  # the samples picked events by id; now read just their texts
+        for part, sample in side.texts.items():
+            texts = text_fields.texts_of(store, part, sample.ids)
+            sample.values = np.array([texts.get(int(i)) for i in sample.ids], dtype=object)
     return side
 
 
@@ -178,8 +184,8 @@ def compare_field(store: Store, ref: SideSummary, cur: SideSummary, spec: FieldS
             half = len(ref_texts) // 2
             vocabulary = {w for words in fields_mod.word_lists(pd.Series(ref_texts[:half])) for w in words}
             ref_texts = ref_texts[half:]
-        ref_values = fields_mod.sampled_values(spec, ref_texts, reference_vocabulary=vocabulary)
-        cur_values = fields_mod.sampled_values(spec, cur_texts, reference_vocabulary=vocabulary)
+        ref_values = _sampled_values(store, spec, ref, ref_texts, vocabulary)
+        cur_values = _sampled_values(store, spec, cur, cur_texts, vocabulary)
         details["sampled"] = True
         if kind == "numeric":
             ref_values, cur_values = np.asarray(ref_values, float), np.asarray(cur_values, float)
@@ -268,6 +274,24 @@ def compare_field(store: Store, ref: SideSummary, cur: SideSummary, spec: FieldS
                        p_value=result.p_value, threshold=result.threshold, drift_detected=result.drift_detected,
                        reference_size=int(ref_n), current_size=int(cur_n), sentence=result.sentence, change=change,
                        details=_json_safe(details))
+
+
+def _sampled_values(store: Store, spec: FieldSpec, side: SideSummary, texts: list[str], vocabulary):
+    """A sampled field's values for a side's text sample; language and personal-data flags of events are kept
+    per event once computed (core/monitoring/text_fields.py), so the next run over the same sample reads them."""
+    if not side.events or spec.name not in text_fields.SAMPLED_CACHE:
+        return fields_mod.sampled_values(spec, texts, reference_vocabulary=vocabulary)
+    ids = [int(i) for i in side.texts[spec.needs].ids[-len(texts):]] if texts else []
+    known = text_fields.cached_sampled(store, spec.name, ids)
+    todo = [n for n, i in enumerate(ids) if i not in known]
+    if todo:
+        found = fields_mod.sampled_values(spec, [texts[n] for n in todo])
+        fresh = {ids[n]: (bool(v) if spec.name == "prompt_pii" else str(v)) for n, v in zip(todo, found)}
+        text_fields.store_sampled(store, spec.name, fresh)
+        known.update(fresh)
+    if spec.name == "prompt_pii":
+        return np.array([1.0 if known[i] else 0.0 for i in ids])
+    return [known[i] for i in ids]
 
 
 def _embedded(store, sample, part, event_ids, encoder):

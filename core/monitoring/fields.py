@@ -89,8 +89,10 @@ def word_lists(texts: pd.Series) -> list[list[str]]:
 
 def values(field: FieldSpec, frame: pd.DataFrame, *, models_dir=None) -> pd.Series:
     """The field's values for each row of `frame` (missing where the row has none), for row-wise fields."""
-    raw = frame[field.needs]
     name = field.name
+    if name in frame.columns and name != field.needs:  # derived once per event (core/monitoring/text_fields.py)
+        return pd.to_numeric(frame[name], errors="coerce").astype("float64")
+    raw = frame[field.needs]
     if name in ("prompt_chars", "output_chars"):
         return raw.str.len().astype("float64")
     if name in ("prompt_words", "output_words"):
@@ -106,6 +108,8 @@ def values(field: FieldSpec, frame: pd.DataFrame, *, models_dir=None) -> pd.Seri
     if name == "error":
         return (raw != "ok").astype("float64").where(raw.notna())
     if name == "guard_flagged":
+        if pd.api.types.is_numeric_dtype(raw):  # events: 0/1 from SQL (core.monitoring.sources.iter_events)
+            return (raw > 0).astype("float64")
         return raw.map(lambda flags: 1.0 if isinstance(flags, list) and flags else 0.0)
     if field.kind == "numeric":
         return pd.to_numeric(raw, errors="coerce").astype("float64")

@@ -149,24 +149,45 @@ def _event_filter(source: EventSource):
 
 def iter_events(store: Store, source: EventSource, needs: set[str], *, chunk_rows: int = CHUNK_ROWS
                 ) -> Iterator[pd.DataFrame]:
-    """Frames with `id` and the canonical columns in `needs`, `chunk_rows` events at a time, in id order."""
+    """Frames with `id` and the canonical columns in `needs`, `chunk_rows` events at a time, in id order.
+
+    Text is not read here: a need of `prompt` or `output` gives the event's id where it has that text and None
+    where not (drift samples pick events by it, then read only the sampled texts with
+    core.monitoring.text_fields.texts_of), and the derived text fields (`prompt_chars`, `output_tokens`...) come
+    from the per-event cache, filled first for the events of this source that are not in it yet.
+    """
     from core.events.query import apply_filter
-    from core.storage.tables import InferenceEvent
+    from core.monitoring import text_fields
+    from core.storage.tables import EventTextStat, InferenceEvent
 
     columns = [InferenceEvent.id]
     names = ["id"]
+    cached = False
     for need in sorted(needs):
-        if need == "prompt":
-            columns.append(InferenceEvent.input)
+        if need in ("prompt", "output"):
+            columns.append(getattr(EventTextStat, f"{need}_chars"))
+            cached = True
+        elif need in text_fields.DERIVED:
+            columns.append(getattr(EventTextStat, need))
+            cached = True
         elif need.startswith("meta."):
             columns.append(InferenceEvent.meta[need[5:]].as_string())
+        elif need == "guard_flags":  # flagged or not, without decoding the JSON list in Python
+            columns.append(_flagged(InferenceEvent.guard_flags))
         elif need in EVENT_COLUMNS:
             columns.append(getattr(InferenceEvent, need))
         else:
             raise InvalidInput(f"Events have no column for {need}.")
         names.append(need)
+    event_filter = _event_filter(source)
+    if cached:
+        text_fields.fill(store, lambda query: apply_filter(query, event_filter), needs)
+    query = select(*columns)
+    if cached:
+        query = query.select_from(InferenceEvent).outerjoin(EventTextStat,
+                                                            EventTextStat.event_id == InferenceEvent.id)
     last = 0
-    base = apply_filter(select(*columns), _event_filter(source))
+    base = apply_filter(query, event_filter)
     with store.engine.connect() as connection:
         while True:
             query = base.where(InferenceEvent.id > last).order_by(InferenceEvent.id).limit(chunk_rows)
@@ -175,12 +196,21 @@ def iter_events(store: Store, source: EventSource, needs: set[str], *, chunk_row
                 return
             # plain tuples: pandas probes each Row for attributes, and every miss costs SQLAlchemy an exception
             frame = pd.DataFrame.from_records([tuple(row) for row in rows], columns=names)
-            if "prompt" in frame:
-                frame["prompt"] = frame["prompt"].map(prompt_of)
+            for part in ("prompt", "output"):
+                if part in frame:  # the event's id where it has the text (see above)
+                    present = frame[part].notna()
+                    frame[part] = frame["id"].astype(object).where(present, None)
             yield frame
             last = int(frame["id"].iloc[-1])
             if len(rows) < chunk_rows:
                 return
+
+
+def _flagged(column):
+    from sqlalchemy import String, case, cast
+
+    text = cast(column, String)
+    return case((column.is_(None), 0), (text.in_(("null", "[]")), 0), else_=1)
 
 
 # --- dataset versions ---

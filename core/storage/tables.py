@@ -468,6 +468,22 @@ class EventEmbedding(SQLModel, table=True):
     vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
+class EventTextStat(SQLModel, table=True):
+    """Text fields of one event derived once for monitors (core/monitoring/text_fields.py, migration 0017): the
+    prompt's (last user message's) and the output's length in characters and words, token counts once a monitor
+    first asks for them, and the prompt's language and personal-data flag once a sample first holds the event."""
+
+    event_id: int = Field(primary_key=True)  # InferenceEvent.id
+    prompt_chars: int | None = None  # None: the event has no prompt (or no output, for output_*)
+    prompt_words: int | None = None
+    output_chars: int | None = None
+    output_words: int | None = None
+    prompt_tokens: int | None = None  # the bundled chat model's tokenizer; None until first asked for
+    output_tokens: int | None = None
+    prompt_language: str | None = Field(default=None, max_length=16)
+    prompt_pii: bool | None = None
+
+
 class AnnotationProject(SQLModel, table=True):
     """Human feedback: model outputs from one source, a rating schema, guidelines and who rates (core/feedback)."""
 
