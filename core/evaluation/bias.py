@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from core.errors import InvalidInput
@@ -205,22 +205,60 @@ def counterfactual_pairs(suite: suites.SuiteInfo, swaps: list[tuple[str, str]]) 
     return pairs
 
 
+def check_swaps(swaps) -> list[tuple[str, str]]:
+    """The swap list as pairs of two non-empty terms (the built-in list for None); a sentence if not."""
+    if swaps is None:
+        return list(DEFAULT_SWAPS)
+    try:
+        pairs = [tuple(p) for p in swaps]
+    except TypeError:
+        raise InvalidInput("Each swap is a pair of two non-empty terms.") from None
+    if not pairs or any(len(p) != 2 or not all(isinstance(t, str) and t.strip() for t in p) for p in pairs):
+        raise InvalidInput("Each swap is a pair of two non-empty terms.")
+    return [(a.strip(), b.strip()) for a, b in pairs]
+
+
+def parse_swaps(text: str) -> list[tuple[str, str]]:
+    """Swap pairs written one a line as `term = term` (the page's editable list)."""
+    pairs = []
+    for number, line in enumerate((text or "").splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        left, sep, right = line.partition("=")
+        if not sep or not left.strip() or not right.strip():
+            raise InvalidInput(f"Line {number} of the swap list is not `term = term`: {line.strip()[:60]!r}.")
+        pairs.append((left.strip(), right.strip()))
+    return check_swaps(pairs)
+
+
+def format_swaps(swaps: list[tuple[str, str]]) -> str:
+    return "\n".join(f"{a} = {b}" for a, b in swaps)
+
+
+def _probe(store: Store, *, actor: Actor, suite: str, model: str, swaps, settings: GenerationSettings):
+    """(suite, target, swaps, pairs) of a checked counterfactual request."""
+    require(actor, Permission.MANAGE_EVALUATIONS)
+    require(actor, Permission.RUN_INFERENCE)
+    info = suites.get_suite(store, actor=actor, ref=suite)
+    swaps = check_swaps(swaps)
+    pairs = counterfactual_pairs(info, swaps)
+    target = runs.resolve_target(store, actor=actor, name=model, settings=settings)
+    return info, target, swaps, pairs
+
+
 def run_counterfactual(store: Store, *, actor: Actor, suite: str, model: str,
                        swaps: list[tuple[str, str]] | None = None, worst: int = 5,
                        settings: GenerationSettings = runs.DEFAULT_SETTINGS) -> CounterfactualReport:
-    """Answers each swappable case twice (original and swapped) with `model` and compares the pairs."""
+    """Answers each swappable case twice (original and swapped) with `model` and compares the pairs (audited:
+    who probed which suite and model, and the figures)."""
     from core.evaluation.checks.refusal import is_refusal
     from core.inference import engines
 
-    require(actor, Permission.MANAGE_EVALUATIONS)
-    info = suites.get_suite(store, actor=actor, ref=suite)
-    swaps = [tuple(p) for p in (DEFAULT_SWAPS if swaps is None else swaps)]
-    if any(len(p) != 2 or not all(isinstance(t, str) and t.strip() for t in p) for p in swaps):
-        raise InvalidInput("Each swap is a pair of two non-empty terms.")
-    pairs = counterfactual_pairs(info, swaps)
+    info, target, swaps, pairs = _probe(store, actor=actor, suite=suite, model=model, swaps=swaps, settings=settings)
     if not pairs:
-        return CounterfactualReport(model, info.ref, 0, None, None, None, None)
-    target = runs.resolve_target(store, actor=actor, name=model, settings=settings)
+        report = CounterfactualReport(target.name, info.ref, 0, None, None, None, None)
+        _audit_probe(store, actor, report, len(swaps))
+        return report
     prompt_version = None
     if info.prompt:
         from core.prompts import templates
@@ -260,10 +298,124 @@ def run_counterfactual(store: Store, *, actor: Actor, suite: str, model: str,
                      "sentiment_change": round(sent, 4), "refusal_changed": refusal, "pass_changed": bool(flipped),
                      "severity": round(2 * refusal + 2 * bool(flipped) + sent + min(length, 1.0), 4)})
     n = len(rows)
-    return CounterfactualReport(
+    report = CounterfactualReport(
         model=target.name, suite=info.ref, pairs=n,
         refusal_changed=round(sum(r["refusal_changed"] for r in rows) / n, 4),
         mean_length_change=round(sum(r["length_change"] for r in rows) / n, 4),
         mean_sentiment_change=round(sum(r["sentiment_change"] for r in rows) / n, 4),
         pass_changed=round(sum(r["pass_changed"] for r in rows) / n, 4) if checks_run else None,
         worst=sorted(rows, key=lambda r: -r["severity"])[:worst])
+    _audit_probe(store, actor, report, len(swaps))
+    return withhold_probe_text(report, actor)
+
+
+def _audit_probe(store: Store, actor: Actor, report: CounterfactualReport, swaps: int) -> None:
+    from core.governance import audit
+
+    with store.write() as session:
+        audit.record(session=session, actor=actor, action="eval.counterfactual", target_type="eval_suite",
+                     target_id=report.suite, after={"model": report.model, "pairs": report.pairs, "swaps": swaps,
+                                                    "refusal_changed": report.refusal_changed,
+                                                    "pass_changed": report.pass_changed})
+
+
+PROBE_TEXT_KEYS = ("original_output", "swapped_output", "swapped_input")
+
+
+def withhold_probe_text(report: CounterfactualReport, actor: Actor) -> CounterfactualReport:
+    """A probe as `actor` may read it: a viewer (manager) gets the figures and which variables changed, never the
+    swapped inputs or either answer."""
+    if actor.can(Permission.VIEW_DATA_ROWS):
+        return report
+    worst = [{k: v for k, v in row.items() if k not in PROBE_TEXT_KEYS} for row in report.worst]
+    return CounterfactualReport(**{**report.__dict__, "worst": worst})
+
+
+def report_from_dict(values: dict[str, Any]) -> CounterfactualReport:
+    return CounterfactualReport(**{k: values.get(k) for k in CounterfactualReport.__dataclass_fields__
+                                   if k != "worst"}, worst=list(values.get("worst") or []))
+
+
+# --- counterfactual probes as jobs (the page's path) ---------------------------------------------------------
+
+PROBE_FILE = "counterfactual.json"
+
+
+def submit_counterfactual(store: Store, *, actor: Actor, suite: str, model: str,
+                          swaps: list[tuple[str, str]] | None = None,
+                          settings: GenerationSettings = runs.DEFAULT_SETTINGS, launcher: str | None = None):
+    """Checks the probe (a suite case a swap changes, a model that answers) and queues it as a job of the `eval`
+    kind; the job writes its report into its run folder (`probe_of_job` reads it)."""
+    from core.evaluation.jobs import KIND
+    from core.jobs import actions
+
+    info, target, swaps, pairs = _probe(store, actor=actor, suite=suite, model=model, swaps=swaps, settings=settings)
+    if not pairs:
+        raise InvalidInput(f"No case of {info.ref} contains a term of the swap list, so there is nothing to probe.")
+    generation = {**asdict(settings), "stop": list(settings.stop)}
+    return actions.submit(store, actor=actor, kind=KIND, name=f"Counterfactual probe {info.ref} · {target.name}"[:200],
+                          config={"counterfactual": {"suite": info.ref, "model": target.name,
+                                                     "swaps": [list(p) for p in swaps], "generation": generation},
+                                  "cases": 2 * len(pairs)}, launcher=launcher)
+
+
+def run_probe_job(store: Store, job, actor: Actor) -> dict[str, Any]:
+    """Inside the job process: the probe, its report saved as the run folder's counterfactual.json."""
+    import json
+    from pathlib import Path
+
+    request = job.config["counterfactual"]
+    generation = dict(request.get("generation") or {})
+    generation["stop"] = tuple(generation.get("stop") or ())
+    report = run_counterfactual(store, actor=actor, suite=request["suite"], model=request["model"],
+                                swaps=request["swaps"], settings=GenerationSettings(**generation))
+    Path(job.run_dir, PROBE_FILE).write_text(json.dumps(report.to_dict(), ensure_ascii=False, indent=1),
+                                             encoding="utf-8")
+    return {"counterfactual_pairs": report.pairs}
+
+
+@dataclass(frozen=True)
+class ProbeInfo:
+    job_id: int
+    suite: str
+    model: str
+    status: str
+    created_by: str
+    created_at: Any
+
+    @property
+    def label(self) -> str:
+        return f"job {self.job_id} · {self.suite} · {self.model} · {self.status} · {self.created_at:%Y-%m-%d %H:%M}"
+
+
+def list_probes(store: Store, *, actor: Actor, limit: int = 50) -> list[ProbeInfo]:
+    """Counterfactual probes submitted as jobs, newest first."""
+    from sqlmodel import col, select
+
+    from core.evaluation.jobs import KIND
+    from core.storage.tables import Job
+
+    require(actor, Permission.VIEW_MODELS)
+    with store.read() as session:
+        rows = list(session.exec(select(Job).where(Job.kind == KIND).order_by(col(Job.id).desc()).limit(500)))
+    return [ProbeInfo(r.id, r.config["counterfactual"]["suite"], r.config["counterfactual"]["model"], r.status,
+                      r.created_by, r.created_at) for r in rows if "counterfactual" in (r.config or {})][:limit]
+
+
+def probe_of_job(store: Store, *, actor: Actor, job_id: int) -> CounterfactualReport | None:
+    """The report a probe job wrote (None while it runs or when it failed), as `actor` may read it."""
+    import json
+    from pathlib import Path
+
+    from core.errors import NotFound
+    from core.storage.tables import Job
+
+    require(actor, Permission.VIEW_MODELS)
+    with store.read() as session:
+        row = session.get(Job, job_id)
+    if row is None or "counterfactual" not in (row.config or {}):
+        raise NotFound(f"There is no counterfactual probe job {job_id}.")
+    path = Path(row.run_dir, PROBE_FILE)
+    if row.status != "succeeded" or not path.exists():
+        return None
+    return withhold_probe_text(report_from_dict(json.loads(path.read_text(encoding="utf-8"))), actor)

@@ -35,6 +35,11 @@ def run_job(store: Store, job, progress) -> dict[str, Any]:
     from core.jobs import queue
 
     actor = queue.launcher_actor(store, job)
+    if "counterfactual" in job.config:  # a counterfactual probe (core.evaluation.bias.submit_counterfactual)
+        from core.evaluation import bias
+
+        progress(0, job.config.get("cases"), "generating")
+        return bias.run_probe_job(store, job, actor)
     run_id = int(job.config["run_id"])
     progress(0, job.config.get("cases"), "generating")
     run = runs.execute_run(store, actor=actor, run_id=run_id,

@@ -386,9 +386,20 @@ def get_run(store: Store, *, actor: Actor, run_id: int, with_results: bool = Tru
         results = list(session.exec(select(EvalResult).where(EvalResult.run_id == run_id))) if with_results else None
         info = _run_info(row, results)
     if info.results and not actor.can(Permission.VIEW_DATA_ROWS):
-        # Viewers (managers) read pass rates and scores, never the models' answers.
-        info = replace(info, results=[replace(r, output=None) for r in info.results])
+        info = replace(info, results=[withhold_case_text(r) for r in info.results])
     return info
+
+
+WITHHELD = "Withheld: explanations may quote the case or the answer."
+WITHHELD_ERROR = "The model gave no answer."
+
+
+def withhold_case_text(result: ResultInfo) -> ResultInfo:
+    """A result as a viewer (manager) reads it: verdicts, values and figures, never the answer, and no
+    explanation or error text (a check's explanation may quote the answer or the expected text, a judge's reason
+    the answer, an endpoint's error the prompt)."""
+    checks = [{**c, "explanation": WITHHELD if c.get("explanation") else c.get("explanation")} for c in result.checks]
+    return replace(result, output=None, checks=checks, error=WITHHELD_ERROR if result.error else None)
 
 
 def list_runs(store: Store, *, actor: Actor, suite: str | None = None, limit: int = 100) -> list[RunInfo]:

@@ -240,8 +240,11 @@ def get_suite(store: Store, *, actor: Actor, ref: str, with_cases: bool = True) 
         cases = list(session.exec(select(EvalCase).where(EvalCase.suite_id == row.id))) if with_cases else None
         info = _info(row, cases)
     if info.cases and not actor.can(Permission.VIEW_DATA_ROWS):
-        # Viewers (managers) read scores, never the cases' prompts or references.
-        info = replace(info, cases=[replace(c, variables={}, reference=None) for c in info.cases])
+        # Viewers (managers) read scores, never the cases' prompts or references, nor a case's own check
+        # parameters (an expected text such as promptfoo's `equals: Paris` is a reference too).
+        info = replace(info, cases=tuple(replace(c, variables={}, reference=None,
+                                                 checks=[{**x, "params": {}} for x in c.checks])
+                                         for c in info.cases))
     return info
 
 
