@@ -20,7 +20,7 @@ if not actor.can(Permission.VIEW_DATA_ROWS):
 from core.data import export, formats, ingest, overlap, pii, profile, redact, transform, versions  # noqa: E402
 from core.models import registry  # noqa: E402
 from workbench import services, uploads  # noqa: E402
-from workbench.ui import charts, data_view, errors, profile_view, tables  # noqa: E402
+from workbench.ui import charts, data_view, errors, forms, profile_view, tables  # noqa: E402
 from workbench.ui.text import inert  # noqa: E402
 
 store = services.store()
@@ -68,12 +68,11 @@ profile_tab, rows_tab, lineage_tab, redact_tab, overlap_tab = st.tabs(
 
 with profile_tab, errors.shown_to_user():
     chat_models = data_view.tokenizer_models(registry.list_models(store, actor=actor, task="chat"))
-    c1, c2, c3 = st.columns(3)
-    options = profile.ProfileOptions(
-        tokenizer_model=c1.selectbox("Tokenizer of", chat_models, key="data.tokenizer") if chat_models else "",
-        max_length=c2.number_input("Max length (tokens)", 8, 131072, 512, key="data.max_length"),
-        sample_rows=c3.number_input("Sample rows for costly statistics", 100, 1_000_000, 20_000, step=1000,
-                                    key="data.sample_rows"))
+    # The fields, bounds and help of ProfileOptions (the same definition as `workbench data profile`'s options);
+    # without a local chat model there is no tokenizer to choose and token counts are left out.
+    options = forms.dataclass_form(profile.ProfileOptions, prefix="data.profile", columns=4,
+                                   options={"tokenizer_model": chat_models},
+                                   **({} if chat_models else {"tokenizer_model": ""}))
     cached = profile.cache_path(store, version, options).exists()
     if cached or st.button("Profile this version", type="primary", key="data.run_profile"):
         bar = st.progress(0.0, text="Starting...")

@@ -21,6 +21,7 @@ import pandas as pd
 
 from core.data import formats, pii, textstats, versions
 from core.data.counting import ValueCounts, count_values
+from core.configs import check_fields
 from core.errors import InvalidInput
 from core.files import write_atomically
 from core.governance.roles import Actor, Permission, require
@@ -35,18 +36,22 @@ Progress = Callable[[float, str], None]
 
 @dataclass(frozen=True)
 class ProfileOptions:
-    tokenizer_model: str = field(default=DEFAULT_CHAT_MODEL, metadata={"help": "Registered model whose tokenizer counts tokens."})
-    max_length: int = field(default=512, metadata={"help": "Training max length in tokens; longer texts get truncated.", "min": 8})
-    sample_rows: int = field(default=20_000, metadata={"help": "Rows sampled for tokens, near-duplicates and PII.", "min": 100})
-    near_duplicate_threshold: float = field(default=0.8, metadata={"help": "Word 3-gram Jaccard similarity above which two texts are near-duplicates."})
+    """How a version is profiled. The bounds in the metadata are checked here (core.configs) and drive the Data
+    page's inputs and `workbench data profile`'s options."""
+    tokenizer_model: str = field(default=DEFAULT_CHAT_MODEL, metadata={
+        "help": "Registered model whose tokenizer counts tokens.", "label": "Tokenizer of", "flag": "--tokenizer"})
+    max_length: int = field(default=512, metadata={
+        "help": "Training max length in tokens; longer texts get truncated.", "label": "Max length (tokens)",
+        "min": 8, "max": 131_072, "unit": "tokens"})
+    sample_rows: int = field(default=20_000, metadata={
+        "help": "Rows sampled for tokens, near-duplicates and PII.", "label": "Sample rows for costly statistics",
+        "min": 100, "max": 1_000_000, "step": 1000, "unit": "rows"})
+    near_duplicate_threshold: float = field(default=0.8, metadata={
+        "help": "Word 3-gram Jaccard similarity above which two texts are near-duplicates.", "min": 0.3, "max": 0.99,
+        "step": 0.05})
 
     def __post_init__(self):
-        if self.max_length < 8:
-            raise InvalidInput("The max length must be at least 8 tokens.")
-        if self.sample_rows < 100:
-            raise InvalidInput("The sample must hold at least 100 rows.")
-        if not 0.3 <= self.near_duplicate_threshold < 1:
-            raise InvalidInput("The near-duplicate threshold must be between 0.3 and 0.99.")
+        check_fields(self)
 
     def key(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]

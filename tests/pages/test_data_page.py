@@ -167,7 +167,7 @@ def test_the_tokenizer_picker_lists_only_local_chat_models_with_a_tokenizer(data
         registry.register_model(models_store, actor=SYSTEM, name=name, kind=kind, task=task, source="test",
                                 path=str(path) if path else None)
     app = data_page.run()
-    assert app.selectbox(key="data.tokenizer").options == ["smollm2-135m-instruct"]
+    assert app.selectbox(key="data.profile.tokenizer_model").options == ["smollm2-135m-instruct"]
 
 
 def test_a_profile_shows_readable_format_and_plain_severity_words(data_page, models_store, tmp_path):

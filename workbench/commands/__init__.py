@@ -1,9 +1,12 @@
-"""Command groups of the `workbench` CLI that live in their own modules; each has `register(commands, add)`."""
+"""Command groups of the `workbench` CLI, one module each with `register(commands, add)`; the plumbing they share
+is in context.py."""
 from __future__ import annotations
 
 import importlib
 
-GROUPS = ("prompts", "compare", "pipelines", "finetune", "eval", "jobs", "events", "kpi", "serve", "feedback", "monitor")
+# In the order `workbench --help` lists them.
+GROUPS = ("app", "users", "models", "data", "generate", "audit", "prompts", "compare", "pipelines", "finetune", "eval",
+          "jobs", "events", "kpi", "serve", "feedback", "monitor", "demo")
 
 
 def register_all(commands, add) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 
 from core.errors import InvalidInput
+from workbench.commands.context import add_group, print_json, print_table
 
 
 def _pairs(values: list[str] | None, flag: str) -> dict[str, str]:
@@ -51,17 +52,16 @@ def _summary_rows(report) -> list[dict]:
 
 def _print_run(run, as_json: bool) -> None:
     from core.compare import runs
-    from workbench.cli import _print_json, _print_table
 
     report = runs.summary(run)
     if as_json:
-        _print_json({"run": run.to_dict(), "summary": report.to_dict(), "cells": [c.to_dict() for c in run.cells]})
+        print_json({"run": run.to_dict(), "summary": report.to_dict(), "cells": [c.to_dict() for c in run.cells]})
         return
     print(f"Run {run.id}: {run.name}")
     print(f"  {run.status} · {run.source} · by {run.created_by} on {run.created_at:%Y-%m-%d %H:%M} UTC")
     if run.error:
         print(f"  error: {run.error}")
-    _print_table(_summary_rows(report))
+    print_table(_summary_rows(report))
     for cell in run.cells:
         print(f"\n[{cell.label}]")
         print(cell.output or "")
@@ -86,13 +86,13 @@ def _selection(args):
     return runs.RowSelection(rows=args.rows, sample_seed=args.sample_seed)
 
 
-def cmd_compare_run(args) -> int:
+def cmd_compare_run(ctx) -> int:
     from core.compare import jobs, runs
     from core.inference.generate import GenerationSettings
-    from workbench.cli import _actor, _store
     from workbench.commands.jobs import print_submitted, wait_and_print
     from workbench.commands.options import from_options
 
+    args = ctx.args
     if args.dataset and (args.input or args.var):
         raise InvalidInput("Give typed input (--input/--var) or --dataset, not both.")
     if not args.dataset and (args.rows is not None or args.map or args.sample_seed is not None or args.where
@@ -102,8 +102,7 @@ def cmd_compare_run(args) -> int:
         raise InvalidInput("Give the input: --input TEXT, --var NAME=VALUE, or --dataset NAME@N --rows K.")
     settings = from_options(args, GenerationSettings)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics is not None else None
-    store = _store()
-    actor = _actor(args, store)
+    store, actor = ctx.store, ctx.actor
     common = dict(prompts=args.prompt, models=args.model, reference_column=args.reference, settings=settings,
                   metrics=metrics, name=args.name)
     if args.dataset:
@@ -133,69 +132,50 @@ def cmd_compare_run(args) -> int:
     return code
 
 
-def cmd_compare_list(args) -> int:
+def cmd_compare_list(ctx) -> int:
     from core.compare import runs
-    from workbench.cli import _actor, _print_json, _print_table, _store
 
-    store = _store()
-    found = runs.list_runs(store, actor=_actor(args, store))
-    if args.json:
-        _print_json([r.to_dict() for r in found])
-    elif not found:
-        print("No comparison run yet; start one with `workbench compare run --prompt NAME@V --model NAME --input TEXT`.")
-    else:
-        _print_table([{"id": r.id, "name": r.name if len(r.name) <= 60 else r.name[:59] + "…", "status": r.status,
+    found = runs.list_runs(ctx.store, actor=ctx.actor)
+    return ctx.table([r.to_dict() for r in found],
+                     [{"id": r.id, "name": r.name if len(r.name) <= 60 else r.name[:59] + "…", "status": r.status,
                        "columns": len(r.prompts) * len(r.models), "rows": r.rows, "by": r.created_by,
-                       "created": r.created_at.strftime("%Y-%m-%d %H:%M")} for r in found])
-    return 0
+                       "created": r.created_at.strftime("%Y-%m-%d %H:%M")} for r in found],
+                     empty="No comparison run yet; start one with `workbench compare run --prompt NAME@V --model NAME "
+                           "--input TEXT`.")
 
 
-def cmd_compare_show(args) -> int:
+def cmd_compare_show(ctx) -> int:
     from core.compare import runs
-    from workbench.cli import _actor, _store
 
-    store = _store()
-    _print_run(runs.get_run(store, actor=_actor(args, store), run_id=args.id), args.json)
+    _print_run(runs.get_run(ctx.store, actor=ctx.actor, run_id=ctx.args.id), ctx.json)
     return 0
 
 
-def cmd_compare_export(args) -> int:
+def cmd_compare_export(ctx) -> int:
     from pathlib import Path
 
     from core.compare import runs
     from core.files import write_atomically
-    from workbench.cli import _actor, _print_json, _store
 
+    args = ctx.args
     out = Path(args.out)
     if not out.parent.exists():
         raise InvalidInput(f"The folder {out.parent} does not exist.")
-    store = _store()
-    content, _ = runs.export_bytes(store, actor=_actor(args, store), run_id=args.id, fmt=args.format)
+    content, _ = runs.export_bytes(ctx.store, actor=ctx.actor, run_id=args.id, fmt=args.format)
     write_atomically(out, content)
-    if args.json:
-        _print_json({"run_id": int(str(args.id).lstrip("#")), "format": args.format, "path": str(out),
-                     "bytes": len(content)})
-    else:
-        print(f"Wrote run {args.id} as {args.format.upper()} to {out}")
-    return 0
+    return ctx.show({"run_id": int(str(args.id).lstrip("#")), "format": args.format, "path": str(out),
+                     "bytes": len(content)}, f"Wrote run {args.id} as {args.format.upper()} to {out}")
 
 
-def cmd_compare_delete(args) -> int:
+def cmd_compare_delete(ctx) -> int:
     from core.compare import runs
-    from workbench.cli import _actor, _print_json, _store
 
-    store = _store()
-    run = runs.delete_run(store, actor=_actor(args, store), run_id=args.id)
-    _print_json(run.to_dict()) if args.json else print(f"Deleted run {run.id} ({run.name}).")
-    return 0
+    run = runs.delete_run(ctx.store, actor=ctx.actor, run_id=ctx.args.id)
+    return ctx.show(run.to_dict(), f"Deleted run {run.id} ({run.name}).")
 
 
 def register(commands, add) -> None:
-    from workbench.cli import _Parser
-
-    compare = commands.add_parser("compare", help="Compare prompt versions x models on typed input or dataset rows.",
-                                  description="Compare prompt versions x models on typed input or dataset rows.")
-    sub = compare.add_subparsers(dest="compare_command", metavar="ACTION", parser_class=_Parser, required=True)
+    sub = add_group(commands, "compare", "Compare prompt versions x models on typed input or dataset rows.")
     run = add(sub, "run", cmd_compare_run, "Submit a comparison job: every prompt version with every model on the "
                                            "input, saved as a grid with latency, tokens, cost and scores.")
     run.add_argument("--prompt", action="append", required=True, metavar="NAME@V",

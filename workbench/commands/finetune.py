@@ -5,22 +5,15 @@ field's help text; `--config FILE` takes a saved config and options given on the
 """
 from __future__ import annotations
 
-from dataclasses import MISSING
-from pathlib import Path
-
 from core.errors import InvalidInput
-
-
-def _cli():
-    from workbench import cli
-
-    return cli
+from workbench.commands.context import add_group, print_table
+from workbench.commands.options import add_options, given_options
 
 
 def _config_from(args):
-    from core.finetune.config import FIELDS, FinetuneConfig, from_preset
+    from core.finetune.config import FinetuneConfig, from_preset
 
-    given = {name: getattr(args, name) for name in FIELDS if getattr(args, name, None) is not None}
+    given = given_options(args, FinetuneConfig)
     if args.config:
         base = FinetuneConfig.load(args.config).to_dict()
     elif args.preset:
@@ -47,30 +40,24 @@ def _wait(store, actor, job, as_json: bool) -> int:
     return wait_and_print(store, actor, job, as_json)
 
 
-def cmd_finetune_run(args) -> int:
+def cmd_finetune_run(ctx) -> int:
     from core.finetune import launch
 
-    cli = _cli()
-    config = _config_from(args)
-    store = cli._store()
-    actor = cli._actor(args, store)
-    job = launch.launch(store, actor=actor, config=config)
-    if args.wait:
-        return _wait(store, actor, job, args.json)
-    _print_job(job, args.json)
+    config = _config_from(ctx.args)
+    job = launch.launch(ctx.store, actor=ctx.actor, config=config)
+    if ctx.args.wait:
+        return _wait(ctx.store, ctx.actor, job, ctx.json)
+    _print_job(job, ctx.json)
     return 0
 
 
-def cmd_finetune_check(args) -> int:
+def cmd_finetune_check(ctx) -> int:
     from core.finetune import preflight
 
-    cli = _cli()
-    config = _config_from(args)
-    store = cli._store()
-    result = preflight.run(store, actor=cli._actor(args, store), config=config, measure=True)
-    if args.json:
-        cli._print_json(result.to_dict())
-    else:
+    config = _config_from(ctx.args)
+    result = preflight.run(ctx.store, actor=ctx.actor, config=config, measure=True)
+
+    def text() -> None:
         for check in result.checks:
             print(f"{check.level}: {check.message}")
         if result.estimate:
@@ -78,73 +65,49 @@ def cmd_finetune_check(args) -> int:
             print(f"estimate: {e['steps']:,} steps, about {e['minutes']} minutes and {e['memory_gb']} GiB "
                   f"(assumes {e['assumes']})")
         print("ready to launch" if result.ok else "not launchable: fix the errors above")
+
+    ctx.show(result.to_dict(), text)
     return 0 if result.ok else 2
 
 
-def cmd_sweeps_launch(args) -> int:
+def cmd_sweeps_launch(ctx) -> int:
     from core.finetune import sweeps
 
-    cli = _cli()
+    args = ctx.args
     config = _config_from(args)
     dimensions = [sweeps.parse_dimension(text) for text in args.search or ()]
-    store = cli._store()
-    sweep = sweeps.launch_sweep(store, actor=cli._actor(args, store), base=config, dimensions=dimensions,
+    sweep = sweeps.launch_sweep(ctx.store, actor=ctx.actor, base=config, dimensions=dimensions,
                                 method=args.method, trials=args.trials, parallel=args.parallel, seed=args.sweep_seed)
-    if args.json:
-        cli._print_json(sweep)
-    else:
-        print(f"Sweep {sweep['id']} ({sweep['method']}, {sweep['trials']} trials) queued; follow it with "
-              f"`workbench sweeps show {sweep['id']}`.")
-    return 0
+    return ctx.show(sweep, f"Sweep {sweep['id']} ({sweep['method']}, {sweep['trials']} trials) queued; follow it "
+                           f"with `workbench sweeps show {sweep['id']}`.")
 
 
-def cmd_sweeps_show(args) -> int:
+def cmd_sweeps_show(ctx) -> int:
     from core.finetune import sweeps
 
-    cli = _cli()
-    store = cli._store()
-    rows = sweeps.ranking(store, actor=cli._actor(args, store), sweep_id=args.id)
-    if args.json:
-        cli._print_json(rows)
-    else:
-        cli._print_table([{k: ("" if v is None else v) for k, v in row.items()} for row in rows])
-    return 0
+    rows = sweeps.ranking(ctx.store, actor=ctx.actor, sweep_id=ctx.args.id)
+    return ctx.show(rows, lambda: print_table([{k: ("" if v is None else v) for k, v in row.items()} for row in rows]))
 
 
 def _add_config_options(command) -> None:
-    from core.finetune.config import FIELDS, PRESETS
+    """--config, --preset and one option per FinetuneConfig field (values stay text: FinetuneConfig.from_dict
+    converts them as it converts a config file's, with the same sentences)."""
+    from core.finetune.config import PRESETS, FinetuneConfig
 
     command.add_argument("--config", metavar="FILE", help="A saved config (JSON); options given here override it.")
     command.add_argument("--preset", choices=list(PRESETS), help="Start from a preset (quick check, balanced, quality).")
-    for name, f in FIELDS.items():
-        flag = f.metadata.get("flag") or ("--base" if name == "base_model" else f"--{name.replace('_', '-')}")
-        help_text = f.metadata.get("help", "")
-        if f.default is not MISSING:
-            help_text += f" Default: {f.default}."
-        kwargs = {"dest": name, "default": None, "help": help_text}
-        if f.type == "bool":
-            kwargs["metavar"] = "true|false"
-        elif f.metadata.get("choices"):
-            kwargs["choices"] = list(f.metadata["choices"])
-        else:
-            kwargs["metavar"] = name.upper() if f.type == "str" else "N"
-        aliases = [flag, "--base-model"] if name == "base_model" else [flag]
-        command.add_argument(*aliases, **kwargs)
+    add_options(command, FinetuneConfig, flags={"base_model": ("--base", "--base-model")}, typed=False)
 
 
 def register(commands, add) -> None:
-    cli = _cli()
-    finetune = commands.add_parser("finetune", help="LoRA / QLoRA fine-tunes.", description="LoRA / QLoRA fine-tunes.")
-    sub = finetune.add_subparsers(dest="finetune_command", metavar="ACTION", parser_class=cli._Parser, required=True)
+    sub = add_group(commands, "finetune", "LoRA / QLoRA fine-tunes.")
     run = add(sub, "run", cmd_finetune_run, "Check and queue a fine-tune (a worker is started if none runs).")
     _add_config_options(run)
     run.add_argument("--wait", action="store_true", help="Return when the job ends; exit 0 only if it succeeded.")
     check = add(sub, "check", cmd_finetune_check, "Pre-flight checks and estimates without launching.")
     _add_config_options(check)
 
-    sweeps = commands.add_parser("sweeps", help="Fine-tuning sweeps: many jobs over a search space.",
-                                 description="Fine-tuning sweeps: many jobs over a search space.")
-    sweeps_sub = sweeps.add_subparsers(dest="sweeps_command", metavar="ACTION", parser_class=cli._Parser, required=True)
+    sweeps_sub = add_group(commands, "sweeps", "Fine-tuning sweeps: many jobs over a search space.")
     sweep_launch = add(sweeps_sub, "launch", cmd_sweeps_launch, "Queue a grid, random or Optuna (TPE) sweep.")
     _add_config_options(sweep_launch)
     sweep_launch.add_argument("--search", action="append", metavar="FIELD=SPEC", required=True,

@@ -7,12 +7,7 @@ from __future__ import annotations
 import sys
 
 from core.errors import InvalidInput
-
-
-def _cli():
-    from workbench import cli
-
-    return cli
+from workbench.commands.context import add_group, print_json
 
 
 def print_job(job, as_json: bool) -> None:
@@ -22,7 +17,7 @@ def print_job(job, as_json: bool) -> None:
 
     progress = actions.progress(job)
     if as_json:
-        _cli()._print_json({**job.to_dict(), "progress": progress.to_dict()})
+        print_json({**job.to_dict(), "progress": progress.to_dict()})
         return
     label = KINDS[job.kind].label if job.kind in KINDS else job.kind
     print(f"job {job.id} {job.status}: {label} · {progress.text} · {job.name} · by {job.created_by}")
@@ -60,46 +55,37 @@ def wait_and_print(store, actor, job, as_json: bool) -> int:
 def print_submitted(job, as_json: bool) -> None:
     """What `... run` without --wait prints: the job, and how to follow it."""
     if as_json:
-        _cli()._print_json({"id": job.id, "kind": job.kind, "status": job.status})
+        print_json({"id": job.id, "kind": job.kind, "status": job.status})
     else:
         print(f"job {job.id} {job.status}: {job.name}")
         print(f"  follow it with `workbench jobs show {job.id}` or `workbench jobs logs {job.id}`")
 
 
-def cmd_jobs_list(args) -> int:
+def cmd_jobs_list(ctx) -> int:
     from core.jobs import actions
 
-    cli = _cli()
-    store = cli._store()
-    jobs = actions.list_jobs(store, actor=cli._actor(args, store), kind=args.kind, status=args.status,
-                             created_by=args.by)
-    if args.json:
-        cli._print_json([j.to_dict() for j in jobs])
-    elif not jobs:
-        print("No job yet; start one with `workbench finetune run`, `workbench compare run` or "
-              "`workbench pipelines run`.")
-    else:
-        cli._print_table([{"id": j.id, "kind": j.kind, "status": j.status, "progress": actions.progress(j).text[:40],
-                           "by": j.created_by, "created": f"{j.created_at:%Y-%m-%d %H:%M}", "name": j.name[:60],
-                           "model": j.model or ""} for j in jobs])
+    args = ctx.args
+    jobs = actions.list_jobs(ctx.store, actor=ctx.actor, kind=args.kind, status=args.status, created_by=args.by)
+    return ctx.table([j.to_dict() for j in jobs],
+                     [{"id": j.id, "kind": j.kind, "status": j.status, "progress": actions.progress(j).text[:40],
+                       "by": j.created_by, "created": f"{j.created_at:%Y-%m-%d %H:%M}", "name": j.name[:60],
+                       "model": j.model or ""} for j in jobs],
+                     empty="No job yet; start one with `workbench finetune run`, `workbench compare run` or "
+                           "`workbench pipelines run`.")
+
+
+def cmd_jobs_show(ctx) -> int:
+    from core.jobs import actions
+
+    print_job(actions.get(ctx.store, actor=ctx.actor, job_id=ctx.args.id), ctx.json)
     return 0
 
 
-def cmd_jobs_show(args) -> int:
+def cmd_jobs_logs(ctx) -> int:
     from core.jobs import actions
 
-    cli = _cli()
-    store = cli._store()
-    print_job(actions.get(store, actor=cli._actor(args, store), job_id=args.id), args.json)
-    return 0
-
-
-def cmd_jobs_logs(args) -> int:
-    from core.jobs import actions
-
-    cli = _cli()
-    store = cli._store()
-    text = actions.logs(store, actor=cli._actor(args, store), job_id=args.id, tail=args.tail or None)
+    args = ctx.args
+    text = actions.logs(ctx.store, actor=ctx.actor, job_id=args.id, tail=args.tail or None)
     if not text:
         print(f"Job {args.id} has no log yet.", file=sys.stderr)
         return 0
@@ -107,36 +93,30 @@ def cmd_jobs_logs(args) -> int:
     return 0
 
 
-def cmd_jobs_cancel(args) -> int:
+def cmd_jobs_cancel(ctx) -> int:
     from core.jobs import actions
 
-    cli = _cli()
-    store = cli._store()
-    print_job(actions.cancel(store, actor=cli._actor(args, store), job_id=args.id), args.json)
+    print_job(actions.cancel(ctx.store, actor=ctx.actor, job_id=ctx.args.id), ctx.json)
     return 0
 
 
-def cmd_jobs_resume(args) -> int:
+def cmd_jobs_resume(ctx) -> int:
     from core.jobs import actions
 
-    cli = _cli()
-    store = cli._store()
-    actor = cli._actor(args, store)
-    job = actions.resume(store, actor=actor, job_id=args.id)
-    if args.wait:
-        return wait_and_print(store, actor, job, args.json)
-    print_job(job, args.json)
+    job = actions.resume(ctx.store, actor=ctx.actor, job_id=ctx.args.id)
+    if ctx.args.wait:
+        return wait_and_print(ctx.store, ctx.actor, job, ctx.json)
+    print_job(job, ctx.json)
     return 0
 
 
-def cmd_worker(args) -> int:
+def cmd_worker(ctx) -> int:
     import logging
 
     from core.jobs import worker
 
-    cli = _cli()
     logging.getLogger("workbench.worker").setLevel(logging.INFO)
-    code = worker.run_worker(cli._store(), poll_s=args.poll, exit_when_idle=args.exit_when_idle)
+    code = worker.run_worker(ctx.store, poll_s=ctx.args.poll, exit_when_idle=ctx.args.exit_when_idle)
     if code == 3:
         raise InvalidInput("Another worker already serves this workbench home.")
     return code
@@ -145,11 +125,9 @@ def cmd_worker(args) -> int:
 def register(commands, add) -> None:
     from core.jobs.kinds import KINDS
 
-    cli = _cli()
-    jobs = commands.add_parser("jobs", help="Jobs of every kind (fine-tunes, comparisons, pipeline runs): list, show, "
-                                            "logs, cancel, resume.",
-                               description="Jobs of every kind: list, show, logs, cancel, resume.")
-    jobs_sub = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", parser_class=cli._Parser, required=True)
+    jobs_sub = add_group(commands, "jobs", "Jobs of every kind (fine-tunes, comparisons, pipeline runs): list, show, "
+                                           "logs, cancel, resume.",
+                         description="Jobs of every kind: list, show, logs, cancel, resume.")
     listing = add(jobs_sub, "list", cmd_jobs_list, "List jobs, newest first, with their kind and who launched them.")
     listing.add_argument("--kind", choices=list(KINDS), help="Only jobs of this kind.")
     listing.add_argument("--status", help="Only jobs in this state.")

@@ -1,18 +1,22 @@
-"""CLI options generated from a config dataclass: `--field-name` per field with the field's help, default,
-choices and bounds (metadata "help", "choices", "min", "max"); tuple fields repeat (`--stop A --stop B`).
-The dataclass checks the values, so the CLI, the page (workbench/ui/forms.py) and the core share one definition."""
+"""CLI options generated from a config dataclass: `--field-name` per field (or the metadata's "flag") with the
+field's help, default, choices and bounds (metadata "help", "choices", "min", "max"); tuple fields repeat
+(`--stop A --stop B`). The dataclass checks the values, so the CLI, the page (workbench/ui/forms.py) and the core
+share one definition."""
 from __future__ import annotations
 
 import dataclasses
 from typing import Any
 
 
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
+def _flag(spec) -> str:
+    return spec.metadata.get("flag") or "--" + spec.name.replace("_", "-")
 
 
-def add_options(parser, cls, *, skip: tuple[str, ...] = ()) -> None:
-    """One option per field of `cls`; an option not given keeps the field's default."""
+def add_options(parser, cls, *, skip: tuple[str, ...] = (), flags: dict[str, tuple[str, ...]] | None = None,
+                typed: bool = True) -> None:
+    """One option per field of `cls`; an option not given keeps the field's default (its value is None).
+    `flags` names a field's options where they differ (aliases included). With `typed=False` numbers and
+    true/false stay text for the dataclass to convert (a config that also reads JSON files does that itself)."""
     for spec in dataclasses.fields(cls):
         if spec.name in skip or not spec.init:
             continue
@@ -22,20 +26,28 @@ def add_options(parser, cls, *, skip: tuple[str, ...] = ()) -> None:
         bounds = " and ".join(b for b in bounds if b)
         if bounds:
             text += f" ({bounds})"
-        kwargs: dict[str, Any] = {"dest": spec.name, "default": None,
-                                  "help": f"{text} Default: {default!r}." if default not in ((), None) else text}
-        if meta.get("choices"):
-            kwargs["choices"] = list(meta["choices"])
+        if default is not dataclasses.MISSING and default not in ((), None, ""):
+            text += f" Default: {default}."
+        kwargs: dict[str, Any] = {"dest": spec.name, "default": None, "help": text.replace("%", "%%")}
         if isinstance(default, bool):
             kwargs["metavar"] = "true|false"
+        elif meta.get("choices"):
+            kwargs["choices"] = list(meta["choices"])
         elif isinstance(default, tuple):
             kwargs["action"] = "append"
             kwargs["metavar"] = "TEXT"
-        elif isinstance(default, int):
-            kwargs["type"] = int
-        elif isinstance(default, float):
-            kwargs["type"] = float
-        parser.add_argument(_flag(spec.name), **kwargs)
+        elif isinstance(default, (int, float)):
+            if typed:
+                kwargs["type"] = type(default)
+            else:
+                kwargs["metavar"] = "N"
+        parser.add_argument(*((flags or {}).get(spec.name) or (_flag(spec),)), **kwargs)
+
+
+def given_options(args, cls) -> dict[str, Any]:
+    """The fields whose options were given, with their values as parsed."""
+    return {spec.name: getattr(args, spec.name) for spec in dataclasses.fields(cls)
+            if getattr(args, spec.name, None) is not None}
 
 
 def from_options(args, cls, **fixed):

@@ -6,12 +6,7 @@ import sys
 from pathlib import Path
 
 from core.errors import InvalidInput
-
-
-def _cli():
-    from workbench import cli
-
-    return cli
+from workbench.commands.context import add_group, print_table
 
 
 def _read_definition(path: str) -> tuple[list, str | None]:
@@ -34,47 +29,34 @@ def _read_definition(path: str) -> tuple[list, str | None]:
     return data, None
 
 
-def cmd_save(args) -> int:
+def cmd_save(ctx) -> int:
     from core import pipelines
 
-    cli = _cli()
+    args = ctx.args
     steps, description = _read_definition(args.file)
-    store = cli._store()
-    info, changed = pipelines.save_pipeline(store, actor=cli._actor(args, store), name=args.name, steps=steps,
+    info, changed = pipelines.save_pipeline(ctx.store, actor=ctx.actor, name=args.name, steps=steps,
                                             description=args.description if args.description is not None else description)
-    if args.json:
-        cli._print_json({**info.to_dict(), "changed": changed})
-    else:
-        verb = "Saved" if changed else "No change to"
-        print(f"{verb} pipeline {info.name}: {' -> '.join(s.name for s in info.steps)}")
-    return 0
+    return ctx.show({**info.to_dict(), "changed": changed},
+                    f"{'Saved' if changed else 'No change to'} pipeline {info.name}: "
+                    f"{' -> '.join(s.name for s in info.steps)}")
 
 
-def cmd_list(args) -> int:
+def cmd_list(ctx) -> int:
     from core import pipelines
 
-    cli = _cli()
-    store = cli._store()
-    found = pipelines.list_pipelines(store, actor=cli._actor(args, store))
-    if args.json:
-        cli._print_json([p.to_dict() for p in found])
-    elif not found:
-        print("No pipeline yet; save one with `workbench pipelines save NAME --file steps.json`.")
-    else:
-        cli._print_table([{"name": p.name, "steps": " -> ".join(s.name for s in p.steps), "runs": p.runs,
-                           "updated": p.updated_at.strftime("%Y-%m-%d %H:%M"), "by": p.updated_by} for p in found])
-    return 0
+    found = pipelines.list_pipelines(ctx.store, actor=ctx.actor)
+    return ctx.table([p.to_dict() for p in found],
+                     [{"name": p.name, "steps": " -> ".join(s.name for s in p.steps), "runs": p.runs,
+                       "updated": p.updated_at.strftime("%Y-%m-%d %H:%M"), "by": p.updated_by} for p in found],
+                     empty="No pipeline yet; save one with `workbench pipelines save NAME --file steps.json`.")
 
 
-def cmd_show(args) -> int:
+def cmd_show(ctx) -> int:
     from core import pipelines
 
-    cli = _cli()
-    store = cli._store()
-    info = pipelines.get_pipeline(store, actor=cli._actor(args, store), name=args.name)
-    if args.json:
-        cli._print_json(info.to_dict())
-        return 0
+    info = pipelines.get_pipeline(ctx.store, actor=ctx.actor, name=ctx.args.name)
+    if ctx.json:
+        return ctx.show(info.to_dict())
     print(f"{info.name}: {info.description or '(no description)'}")
     print(f"updated {info.updated_at:%Y-%m-%d %H:%M} UTC by {info.updated_by}; {info.runs} run(s)")
     for n, step in enumerate(info.steps, start=1):
@@ -110,7 +92,7 @@ def _num(value) -> str:
     return "-" if value is None else f"{value:,.2f}"
 
 
-def cmd_run(args) -> int:
+def cmd_run(ctx) -> int:
     from core import pipelines
     from core.inference.generate import GenerationSettings
     from core.jobs import actions
@@ -118,10 +100,9 @@ def cmd_run(args) -> int:
     from workbench.commands.jobs import print_submitted, wait_and_print
     from workbench.commands.options import from_options
 
-    cli = _cli()
+    args = ctx.args
     settings = from_options(args, GenerationSettings)
-    store = cli._store()
-    actor = cli._actor(args, store)
+    store, actor = ctx.store, ctx.actor
     job = jobs.submit_pipeline_run(store, actor=actor, name=args.name, dataset_version=args.dataset, rows=args.rows,
                                    settings=settings)
     if not args.wait:
@@ -135,70 +116,53 @@ def cmd_run(args) -> int:
     if run is None:
         done = actions.get(store, actor=actor, job_id=job.id)
         raise InvalidInput(f"Pipeline job {job.id} {done.status} before it started: {done.error or 'no reason given'}")
-    if args.json:
-        cli._print_json(run.to_dict(with_outputs=True))
-    else:
+    def text() -> None:
         print(f"Run {run.id} of {run.pipeline} over {run.rows} row(s) of {run.dataset_version}: {run.status}"
               + (f" ({run.error})" if run.error else ""))
-        cli._print_table(_figures_rows(run))
+        print_table(_figures_rows(run))
         print(f"Export the cells with `workbench pipelines export {run.id} --format csv --out FILE`.")
+
+    ctx.show(run.to_dict(with_outputs=True), text)
     return 0 if run.status == "succeeded" else 1
 
 
-def cmd_runs(args) -> int:
+def cmd_runs(ctx) -> int:
     from core import pipelines
 
-    cli = _cli()
-    store = cli._store()
-    found = pipelines.list_runs(store, actor=cli._actor(args, store), name=args.name, limit=args.limit)
-    if args.json:
-        cli._print_json([r.to_dict() for r in found])
-    elif not found:
-        print("No run yet; start one with `workbench pipelines run NAME --dataset NAME@N --rows K`.")
-    else:
-        cli._print_table([{"id": r.id, "pipeline": r.pipeline, "dataset": r.dataset_version, "rows": r.rows,
-                           "status": r.status, "started": r.created_at.strftime("%Y-%m-%d %H:%M"), "by": r.created_by}
-                          for r in found])
-    return 0
+    found = pipelines.list_runs(ctx.store, actor=ctx.actor, name=ctx.args.name, limit=ctx.args.limit)
+    return ctx.table([r.to_dict() for r in found],
+                     [{"id": r.id, "pipeline": r.pipeline, "dataset": r.dataset_version, "rows": r.rows,
+                       "status": r.status, "started": r.created_at.strftime("%Y-%m-%d %H:%M"), "by": r.created_by}
+                      for r in found],
+                     empty="No run yet; start one with `workbench pipelines run NAME --dataset NAME@N --rows K`.")
 
 
-def cmd_export(args) -> int:
+def cmd_export(ctx) -> int:
     from core import pipelines
 
-    cli = _cli()
-    store = cli._store()
-    actor = cli._actor(args, store)
+    args, store, actor = ctx.args, ctx.store, ctx.actor
     run = pipelines.get_run(store, actor=actor, run_id=args.run_id)
     content = pipelines.export_run(run, args.format, inputs=pipelines.run_inputs(store, actor=actor, run=run))
     out = Path(args.out)
     if not out.parent.is_dir():
         raise InvalidInput(f"The folder {out.parent} does not exist.")
     out.write_bytes(content)
-    result = {"run": run.id, "format": args.format, "path": str(out), "rows": run.rows}
-    cli._print_json(result) if args.json else print(f"Wrote {run.rows:,} rows of run {run.id} to {out}")
-    return 0
+    return ctx.show({"run": run.id, "format": args.format, "path": str(out), "rows": run.rows},
+                    f"Wrote {run.rows:,} rows of run {run.id} to {out}")
 
 
-def cmd_delete(args) -> int:
+def cmd_delete(ctx) -> int:
     from core import pipelines
 
-    cli = _cli()
-    store = cli._store()
-    removed = pipelines.delete_pipeline(store, actor=cli._actor(args, store), name=args.name)
-    if args.json:
-        cli._print_json(removed.to_dict())
-    else:
-        print(f"Deleted pipeline {removed.name}" + (f" and its {removed.runs} run(s)." if removed.runs else "."))
-    return 0
+    removed = pipelines.delete_pipeline(ctx.store, actor=ctx.actor, name=ctx.args.name)
+    return ctx.show(removed.to_dict(), f"Deleted pipeline {removed.name}"
+                    + (f" and its {removed.runs} run(s)." if removed.runs else "."))
 
 
 def register(commands, add) -> None:
-    from workbench.cli import _Parser
-
-    group = commands.add_parser("pipelines", help="Prompt pipelines: chained generate and metric steps.",
-                                description="Prompt pipelines: chained steps where one step's output fills the next "
-                                            "step's variable, run over a dataset version.")
-    sub = group.add_subparsers(dest="pipelines_command", metavar="ACTION", parser_class=_Parser, required=True)
+    sub = add_group(commands, "pipelines", "Prompt pipelines: chained generate and metric steps.",
+                    description="Prompt pipelines: chained steps where one step's output fills the next step's "
+                                "variable, run over a dataset version.")
     save = add(sub, "save", cmd_save, "Save (create or replace) a pipeline from a JSON file of steps.")
     save.add_argument("name")
     save.add_argument("--file", required=True, help="JSON: a list of steps, or {\"description\": ..., \"steps\": [...]}; "

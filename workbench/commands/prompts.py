@@ -5,12 +5,7 @@ import sys
 from pathlib import Path
 
 from core.errors import InvalidInput
-
-
-def _cli():
-    from workbench import cli
-
-    return cli
+from workbench.commands.context import add_group
 
 
 def _read_text(path: str | None, what: str) -> str | None:
@@ -28,135 +23,103 @@ def _read_text(path: str | None, what: str) -> str | None:
         raise InvalidInput(f"The {what} file {path} cannot be read ({exc.strerror}).") from None
 
 
-def cmd_save(args) -> int:
+def cmd_save(ctx) -> int:
     from core.prompts import templates
 
-    cli = _cli()
+    args = ctx.args
     body = args.body if args.body is not None else _read_text(args.file, "template")
     if body is None:
         raise InvalidInput("Give the template's text with --body TEXT or --file FILE (- for standard input).")
     system = args.system if args.system is not None else _read_text(args.system_file, "system prompt")
-    store = cli._store()
-    actor = cli._actor(args, store)
-    version, created = templates.save_version(store, actor=actor, name=args.name, body=body, system=system,
+    version, created = templates.save_version(ctx.store, actor=ctx.actor, name=args.name, body=body, system=system,
                                               note=args.note, description=args.description)
     if args.label:
-        version = templates.set_label(store, actor=actor, ref=version.ref, label=args.label)
-    if args.json:
-        cli._print_json({**version.to_dict(), "created": created})
-    else:
-        print(f"{'Saved' if created else 'Unchanged, still'} {version.ref}; variables: "
-              f"{', '.join(version.variables) or 'none'}" + (f"; labels: {', '.join(version.labels)}" if version.labels else ""))
-    return 0
+        version = templates.set_label(ctx.store, actor=ctx.actor, ref=version.ref, label=args.label)
+    return ctx.show({**version.to_dict(), "created": created},
+                    f"{'Saved' if created else 'Unchanged, still'} {version.ref}; variables: "
+                    f"{', '.join(version.variables) or 'none'}"
+                    + (f"; labels: {', '.join(version.labels)}" if version.labels else ""))
 
 
-def cmd_list(args) -> int:
+def cmd_list(ctx) -> int:
     from core.prompts import templates
 
-    cli = _cli()
-    store = cli._store()
-    found = templates.list_templates(store, actor=cli._actor(args, store))
-    if args.json:
-        cli._print_json([t.to_dict() for t in found])
-    elif not found:
-        print("No prompt template yet; save one with `workbench prompts save NAME --body TEXT`.")
-    else:
-        cli._print_table([{"name": t.name, "versions": t.versions, "latest": t.latest,
-                           "labels": ", ".join(f"{k}=@{v}" for k, v in t.labels.items()), "by": t.created_by}
-                          for t in found])
-    return 0
+    found = templates.list_templates(ctx.store, actor=ctx.actor)
+    return ctx.table([t.to_dict() for t in found],
+                     [{"name": t.name, "versions": t.versions, "latest": t.latest,
+                       "labels": ", ".join(f"{k}=@{v}" for k, v in t.labels.items()), "by": t.created_by}
+                      for t in found],
+                     empty="No prompt template yet; save one with `workbench prompts save NAME --body TEXT`.")
 
 
-def cmd_show(args) -> int:
+def cmd_show(ctx) -> int:
     from core.prompts import templates
 
-    cli = _cli()
-    store = cli._store()
-    version = templates.get_version(store, actor=cli._actor(args, store), ref=args.ref)
-    if args.json:
-        cli._print_json(version.to_dict())
-    else:
+    version = templates.get_version(ctx.store, actor=ctx.actor, ref=ctx.args.ref)
+
+    def text() -> None:
         print(f"{version.ref}  by {version.created_by} at {version.created_at:%Y-%m-%d %H:%M}"
               + (f"  labels: {', '.join(version.labels)}" if version.labels else ""))
         if version.system:
             print(f"--- system ---\n{version.system}")
         print(f"--- user ---\n{version.body}")
-    return 0
+
+    return ctx.show(version.to_dict(), text)
 
 
-def cmd_versions(args) -> int:
+def cmd_versions(ctx) -> int:
     from core.prompts import templates
 
-    cli = _cli()
-    store = cli._store()
-    found = templates.list_versions(store, actor=cli._actor(args, store), name=args.name)
-    if args.json:
-        cli._print_json([v.to_dict() for v in found])
-    else:
-        cli._print_table([{"version": v.ref, "labels": ", ".join(v.labels), "variables": ", ".join(v.variables),
-                           "by": v.created_by, "at": f"{v.created_at:%Y-%m-%d %H:%M}", "note": v.note or ""}
-                          for v in found])
-    return 0
+    found = templates.list_versions(ctx.store, actor=ctx.actor, name=ctx.args.name)
+    return ctx.table([v.to_dict() for v in found],
+                     [{"version": v.ref, "labels": ", ".join(v.labels), "variables": ", ".join(v.variables),
+                       "by": v.created_by, "at": f"{v.created_at:%Y-%m-%d %H:%M}", "note": v.note or ""}
+                      for v in found])
 
 
-def cmd_diff(args) -> int:
+def cmd_diff(ctx) -> int:
     from core.prompts import templates
 
-    cli = _cli()
-    store = cli._store()
-    diff = templates.diff_versions(store, actor=cli._actor(args, store), old=args.old, new=args.new)
-    if args.json:
-        cli._print_json(diff.to_dict())
-    else:
-        print("\n".join(diff.lines) if diff.changed else f"{diff.old.ref} and {diff.new.ref} are identical.")
-    return 0
+    diff = templates.diff_versions(ctx.store, actor=ctx.actor, old=ctx.args.old, new=ctx.args.new)
+    return ctx.show(diff.to_dict(),
+                    "\n".join(diff.lines) if diff.changed else f"{diff.old.ref} and {diff.new.ref} are identical.")
 
 
-def cmd_label(args) -> int:
+def cmd_label(ctx) -> int:
     from core.prompts import templates
 
-    cli = _cli()
-    store = cli._store()
-    actor = cli._actor(args, store)
+    args = ctx.args
     if args.remove:
         name = args.ref.partition("@")[0]
-        templates.remove_label(store, actor=actor, name=name, label=args.label)
-        result = {"template": name, "label": args.label, "removed": True}
-        message = f"Removed label {args.label} from {name}."
-    else:
-        version = templates.set_label(store, actor=actor, ref=args.ref, label=args.label)
-        result = {**version.to_dict(), "label": args.label}
-        message = f"{version.template}@{args.label.strip().lower()} now points to {version.ref}."
-    cli._print_json(result) if args.json else print(message)
-    return 0
+        templates.remove_label(ctx.store, actor=ctx.actor, name=name, label=args.label)
+        return ctx.show({"template": name, "label": args.label, "removed": True},
+                        f"Removed label {args.label} from {name}.")
+    version = templates.set_label(ctx.store, actor=ctx.actor, ref=args.ref, label=args.label)
+    return ctx.show({**version.to_dict(), "label": args.label},
+                    f"{version.template}@{args.label.strip().lower()} now points to {version.ref}.")
 
 
-def cmd_render(args) -> int:
+def cmd_render(ctx) -> int:
     from core.prompts import templates
 
-    cli = _cli()
-    store = cli._store()
-    version = templates.get_version(store, actor=cli._actor(args, store), ref=args.ref)
+    version = templates.get_version(ctx.store, actor=ctx.actor, ref=ctx.args.ref)
     variables = {}
-    for item in args.var or ():
+    for item in ctx.args.var or ():
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise InvalidInput(f"'{item}' is not a variable assignment; write --var NAME=VALUE.")
         variables[key.strip()] = value
     messages = version.messages(variables)
-    if args.json:
-        cli._print_json(messages)
-    else:
+
+    def text() -> None:
         for message in messages:
             print(f"--- {message['role']} ---\n{message['content']}")
-    return 0
+
+    return ctx.show(messages, text)
 
 
 def register(commands, add) -> None:
-    cli = _cli()
-    prompts = commands.add_parser("prompts", help="Prompt templates: versions, labels, diffs.",
-                                  description="Prompt templates: versions, labels, diffs.")
-    sub = prompts.add_subparsers(dest="prompts_command", metavar="ACTION", parser_class=cli._Parser, required=True)
+    sub = add_group(commands, "prompts", "Prompt templates: versions, labels, diffs.")
     save = add(sub, "save", cmd_save, "Save a new version of a template (creating it); unchanged text makes none.")
     save.add_argument("name")
     save.add_argument("--body", help="The user message, a Jinja2 template with {{ variables }}.")

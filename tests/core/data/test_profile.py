@@ -103,7 +103,7 @@ def test_viewers_and_annotators_cannot_profile(models_store):
 
 
 def test_options_are_checked_with_sentences():
-    with pytest.raises(InvalidInput, match="at least 8 tokens"):
+    with pytest.raises(InvalidInput, match="max length must be between 8 and 131,072 tokens"):
         ProfileOptions(max_length=2)
     with pytest.raises(InvalidInput, match="between 0.3 and 0.99"):
         ProfileOptions(near_duplicate_threshold=1.5)
