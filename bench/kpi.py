@@ -146,7 +146,7 @@ def make_events(store, n: int, seed: int = 3) -> pd.DataFrame:
                     "metadata": json.dumps({"segment": segments[i], "region": regions[i]}),
                     "guard_flags": guard if flagged[i] else None, "source": "sdk",
                 }
-                rows.append(tuple(row[c] for c in DB_COLUMNS))
+                rows.append(tuple(row.get(c) for c in DB_COLUMNS))  # columns it does not fill stay NULL
             insert_rows(connection, rows)
     return frame
 

@@ -25,7 +25,7 @@ from sqlmodel import Session
 
 from core.errors import DataError, InvalidInput
 from core.events.log import COLUMNS, estimate_cost, insert_rows, model_prices
-from core.events.schema import STATUSES, new_event_ids
+from core.events.schema import ENDPOINTS, STATUSES, new_event_ids
 from core.governance import audit
 from core.governance.roles import Actor, Permission, require
 from core.storage.db import Store
@@ -35,7 +35,7 @@ REQUIRED = ("time", "model", "input")
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
 _TEXT = {"model": 128, "application": 128, "user_id": 256, "output": None, "deployment": 128, "arm": 32,
          "adapter": 128, "template_version": 200, "response_id": 128, "finish_reason": 32, "error": None,
-         "feedback_comment": None}
+         "feedback_comment": None, "endpoint": 16}
 _NUMBERS = ("latency_s", "ttft_s", "cost")
 _COUNTS = ("tokens_in", "tokens_out", "deployment_version")
 _FEEDBACK_WORDS = {"up": 1.0, "down": 0.0, "true": 1.0, "false": 0.0, "yes": 1.0, "no": 0.0,
@@ -288,7 +288,10 @@ def _check_columns(frame: pd.DataFrame) -> tuple[dict[str, Any], dict[int, tuple
         values = [v if v.__class__ is str else _text(v) for v in frame[column].tolist()]
         if column == "model":
             flag(np.array([not v for v in values]), column, "is empty (every event needs its model)")
-        if limit:
+        if column == "endpoint":
+            flag(np.array([v is not None and v not in ENDPOINTS for v in values]), column,
+                 f"is not one of {', '.join(ENDPOINTS)}")
+        elif limit:
             flag(np.array([v is not None and len(v) > limit for v in values]), column,
                  f"is longer than {limit} characters")
         out[column] = values
@@ -485,5 +488,6 @@ def _rows(columns: dict[str, Any], n: int, prices: dict, *, sqlite: bool) -> lis
         "tokens_in": tokens_in, "tokens_out": tokens_out, "cost": cost, "status": columns["status"],
         "error": columns["error"], "feedback_score": feedback, "feedback_comment": columns["feedback_comment"],
         "feedback_at": feedback_at, "metadata": metadata, "guard_flags": none, "source": ["file"] * n,
+        "endpoint": columns["endpoint"],
     }
     return list(zip(*(by_name[c] for c in COLUMNS)))

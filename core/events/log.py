@@ -91,7 +91,7 @@ def rows_from_events(events: Sequence[EventIn], *, source: str, prices: dict, sq
             event.template_version, event.application, event.user_id, _json(messages), event.output,
             event.finish_reason, _num(event.latency_s), _num(event.ttft_s), event.tokens_in, event.tokens_out,
             _num(cost), event.status, event.error, _num(event.feedback_score), event.feedback_comment, feedback_at,
-            _json(event.metadata or {}), _json(event.guard_flags), source,
+            _json(event.metadata or {}), _json(event.guard_flags), source, event.endpoint,
         ))
     return rows
 

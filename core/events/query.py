@@ -14,7 +14,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from core.errors import InvalidInput, NotFound
-from core.events.schema import STATUSES, as_utc
+from core.events.schema import ENDPOINTS, STATUSES, as_utc
 from core.governance.roles import Actor, Permission, require
 from core.storage.db import Store
 from core.storage.tables import InferenceEvent
@@ -35,10 +35,13 @@ class EventFilter:
     status: str | None = None
     where: dict[str, str] = field(default_factory=dict)
     limit: int = 100
+    endpoint: str | None = None  # chat, completions or embeddings
 
     def __post_init__(self):
         if self.status is not None and self.status not in STATUSES:
             raise InvalidInput(f"'{self.status}' is not an event status; use one of {', '.join(STATUSES)}.")
+        if self.endpoint is not None and self.endpoint not in ENDPOINTS:
+            raise InvalidInput(f"'{self.endpoint}' is not an endpoint; use one of {', '.join(ENDPOINTS)}.")
         if not isinstance(self.limit, int) or not 1 <= self.limit <= MAX_LIMIT:
             raise InvalidInput(f"The limit must be a whole number from 1 to {MAX_LIMIT:,}, not {self.limit!r}.")
         for key in self.where:
@@ -48,8 +51,8 @@ class EventFilter:
             raise InvalidInput("The start of the time window must come before its end.")
 
     def describe(self) -> str:
-        parts = [f"{name} = {getattr(self, name)}" for name in ("model", "deployment", "application", "status")
-                 if getattr(self, name)]
+        parts = [f"{name} = {getattr(self, name)}" for name in ("model", "deployment", "application", "status",
+                                                                "endpoint") if getattr(self, name)]
         parts += [f"metadata {k} = {v}" for k, v in sorted(self.where.items())]
         return ", ".join(parts)
 
@@ -110,6 +113,7 @@ class EventInfo:
     metadata: dict[str, Any]
     guard_flags: list[dict[str, Any]] | None
     source: str
+    endpoint: str | None = None
     text_hidden: bool = False
 
     @classmethod
@@ -124,7 +128,8 @@ class EventInfo:
             error=row.error if with_text else None, feedback_score=row.feedback_score,
             feedback_comment=row.feedback_comment if with_text else None,
             feedback_at=as_utc(row.feedback_at) if row.feedback_at else None, metadata=dict(row.meta or {}),
-            guard_flags=row.guard_flags if with_text else None, source=row.source, text_hidden=not with_text,
+            guard_flags=row.guard_flags if with_text else None, source=row.source, endpoint=row.endpoint,
+            text_hidden=not with_text,
         )
 
     @property
@@ -150,7 +155,7 @@ class EventInfo:
             "event_id", "response_id", "deployment", "deployment_version", "arm", "model", "adapter",
             "template_version", "application", "user_id", "input", "output", "finish_reason", "latency_s", "ttft_s",
             "tokens_in", "tokens_out", "cost", "status", "error", "feedback_score", "feedback_comment", "metadata",
-            "guard_flags", "source")}
+            "guard_flags", "source", "endpoint")}
         data["time"] = self.time.isoformat()
         data["feedback_at"] = self.feedback_at.isoformat() if self.feedback_at else None
         if self.text_hidden:
@@ -173,7 +178,7 @@ def apply_filter(query, filters: EventFilter):
         query = query.where(InferenceEvent.time >= as_utc(filters.since))
     if filters.until:
         query = query.where(InferenceEvent.time < as_utc(filters.until))
-    for name in ("model", "deployment", "application", "status"):
+    for name in ("model", "deployment", "application", "status", "endpoint"):
         value = getattr(filters, name)
         if value:
             query = query.where(getattr(InferenceEvent, name) == value)

@@ -13,6 +13,8 @@ from core.errors import InvalidInput
 
 STATUSES = ("ok", "error", "rate_limited")
 SOURCES = ("server", "sdk", "http", "file", "demo")
+# The API a call went through; None when the logger did not say (chat or completion: see `input`).
+ENDPOINTS = ("chat", "completions", "embeddings")
 
 
 def utcnow() -> datetime:
@@ -44,8 +46,10 @@ class EventIn:
     """One model call to log. Everything but `model` may be left out; `time` defaults to now (UTC).
 
     `input` is the conversation as chat messages ([{"role", "content"}, ...]) or {"prompt": ...} for a
-    completion; a plain string is taken as one user message. `metadata` is free business metadata
-    (segment, region, product, campaign...). `event_id` is made when not given.
+    completion, or {"input": ...} (the texts as given) for an embedding call; a plain string is taken as one
+    user message. `metadata` is free business metadata (segment, region, product, campaign...). `event_id` is
+    made when not given. `endpoint` is the API the call went through (chat, completions, embeddings): an
+    embedding call has no output, finish reason or output tokens, and readers of answers leave it out.
     """
 
     model: str | None = None
@@ -73,6 +77,7 @@ class EventIn:
     feedback_comment: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     guard_flags: list[dict[str, Any]] | None = None
+    endpoint: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-safe dict (the journal's line); `from_json` reads it back."""
@@ -120,6 +125,8 @@ def check_event(event: EventIn, where: str) -> None:
         value = getattr(event, name)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
             raise bad(f"'{name}' must be a whole number of zero or more, not {value!r}")
+    if event.endpoint is not None and event.endpoint not in ENDPOINTS:
+        raise bad(f"'endpoint' must be one of {', '.join(ENDPOINTS)}, not {event.endpoint!r}")
     if not isinstance(event.metadata or {}, dict):
         raise bad("'metadata' must be an object of names and values")
     for name, limit in (("deployment", 128), ("arm", 32), ("adapter", 128), ("template_version", 200),

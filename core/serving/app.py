@@ -327,13 +327,38 @@ class Server:
                     request.cancel()
                     raise Unavailable(f"The model did not answer within {timeout_s:g} s.")
 
-    def forward(self, info: registry.ModelInfo, messages: list[dict], settings: GenerationSettings) -> dict:
+    def forward(self, info: registry.ModelInfo, settings: GenerationSettings, *, messages: list[dict] | None = None,
+                prompt: str | None = None) -> dict:
+        """The request sent on to a registered OpenAI-compatible endpoint (the server as a logging gateway): a chat
+        completion for `messages`, a completion for `prompt`. {'output', 'tokens_in', 'tokens_out',
+        'finish_reason'}; Unavailable when the endpoint fails (answered as 502)."""
         base_url, model = info.info.get("base_url"), info.info.get("model")
         if not base_url or not model:
             raise Unavailable(f"The endpoint model '{info.name}' has no base URL or served model name.")
-        return endpoints.chat(base_url, model, info.info.get("api_key_env"), messages,
-                              max_tokens=settings.max_new_tokens, temperature=settings.temperature,
-                              top_p=settings.top_p, seed=settings.seed, stop=list(settings.stop) or None)
+        if messages is not None:
+            return endpoints.chat(base_url, model, info.info.get("api_key_env"), messages,
+                                  max_tokens=settings.max_new_tokens, temperature=settings.temperature,
+                                  top_p=settings.top_p, seed=settings.seed, stop=list(settings.stop) or None)
+        return forward_completion(base_url, model, info.info.get("api_key_env"), prompt, settings)
+
+
+def forward_completion(base_url: str, model: str, api_key_env: str | None, prompt: str,
+                       settings: GenerationSettings, *, timeout: float = 60.0) -> dict:
+    """One plain-text completion (POST /completions) from an OpenAI-compatible endpoint."""
+    import openai
+
+    extra: dict[str, Any] = {"top_p": settings.top_p} if settings.top_p < 1 else {}
+    if settings.stop:
+        extra["stop"] = list(settings.stop)[:4]
+    try:
+        response = endpoints.client(base_url, api_key_env, timeout=timeout).completions.create(
+            model=model, prompt=prompt, max_tokens=settings.max_new_tokens, temperature=settings.temperature,
+            seed=settings.seed, **extra)
+    except openai.OpenAIError as exc:
+        raise endpoints._unreachable(base_url, exc) from None
+    choice, usage = response.choices[0], response.usage
+    return {"output": choice.text or "", "finish_reason": choice.finish_reason,
+            "tokens_in": usage.prompt_tokens if usage else None, "tokens_out": usage.completion_tokens if usage else None}
 
 
 def _sse(data: dict | str) -> bytes:
@@ -341,7 +366,8 @@ def _sse(data: dict | str) -> bytes:
 
 
 def _openai_reason(reason: str | None) -> str:
-    return {"stop_string": "stop", "length": "length"}.get(reason or "stop", "stop")
+    """OpenAI's finish reason for ours (stop_string is a stop; an endpoint's content_filter stays one)."""
+    return reason if reason in ("length", "content_filter") else "stop"
 
 
 def create_app(store: Store, config: ServeConfig | None = None):
@@ -440,6 +466,7 @@ def create_app(store: Store, config: ServeConfig | None = None):
         else:
             input_hits, blocked = [], None
             event_input = {"prompt": prompt}
+        endpoint = "chat" if kind == "chat" else "completions"
         response_id = _completion_id("chatcmpl" if kind == "chat" else "cmpl")
         created = int(time.time())
         began = time.perf_counter()
@@ -450,7 +477,8 @@ def create_app(store: Store, config: ServeConfig | None = None):
                 model=target.model_name, adapter=target.adapter, input=event_input, response_id=response_id,
                 deployment=target.version.deployment if target.version else None,
                 deployment_version=target.version.version if target.version else None, arm=target.arm,
-                template_version=template_ref, application=key.name, user_id=user, metadata=metadata, **fields)
+                template_version=template_ref, application=key.name, user_id=user, metadata=metadata,
+                endpoint=endpoint, **fields)
 
         def payload(text: str, reason: str, tokens_in: int, tokens_out: int) -> dict:
             usage = {"prompt_tokens": tokens_in, "completion_tokens": tokens_out, "total_tokens": tokens_in + tokens_out}
@@ -480,43 +508,54 @@ def create_app(store: Store, config: ServeConfig | None = None):
                                              "messages") from None
             return list(tokenizer(prompt)["input_ids"])
 
-        def finish_output(target: Target, text: str, **fields) -> tuple[str, str | None]:
+        def forward(target: Target) -> dict:
+            if kind == "chat":
+                return server.forward(target.info, settings, messages=messages)
+            return server.forward(target.info, settings, prompt=prompt)
+
+        def timeout_of(target: Target) -> float | None:
+            """The deployment's timeout bounds its model; the fallback, the last resort, has none."""
+            return target.version.timeout_s if target.version and target.arm != "fallback" else None
+
+        def finish_output(target: Target, text: str, reason: str, **fields) -> tuple[str, str, str | None]:
+            """The answer through the output guards, logged: (text to send, OpenAI finish reason, event id)."""
             text, output_hits, blocked_reply = guards.apply_output(version_dict, text)
             hits = input_hits + output_hits
             final = blocked_reply if blocked_reply is not None else text
+            if blocked_reply is not None:
+                reason = fields["finish_reason"] = "content_filter"
             event_id = event(target, output=final, guard_flags=hits or None, **fields)
-            return final, event_id
+            return final, reason, event_id
 
         async def answer_once(target: Target) -> tuple[dict, str | None]:
             if blocked is not None:
-                final, event_id = finish_output(target, blocked, finish_reason="content_filter", latency_s=0.0,
-                                                tokens_in=0, tokens_out=0)
-                return payload(final, "content_filter", 0, 0), event_id
+                final, reason, event_id = finish_output(target, blocked, "content_filter",
+                                                        finish_reason="content_filter", latency_s=0.0, tokens_in=0,
+                                                        tokens_out=0)
+                return payload(final, reason, 0, 0), event_id
             if target.info.kind == "openai":
-                if kind != "chat":
-                    raise errors.bad_request(f"'{target.info.name}' is an endpoint; use /v1/chat/completions.", "model")
-                reply = await asyncio.to_thread(server.forward, target.info, messages, settings)
+                reply = await asyncio.to_thread(forward, target)
                 tokens_in, tokens_out = reply["tokens_in"] or 0, reply["tokens_out"] or 0
                 latency = time.perf_counter() - began
-                final, event_id = finish_output(target, reply["output"] or "", finish_reason=reply["finish_reason"],
-                                                latency_s=latency, ttft_s=latency, tokens_in=tokens_in,
-                                                tokens_out=tokens_out)
-                return payload(final, _openai_reason(reply["finish_reason"]), tokens_in, tokens_out), event_id
+                final, reason, event_id = finish_output(
+                    target, reply["output"] or "", _openai_reason(reply["finish_reason"]),
+                    finish_reason=reply["finish_reason"], latency_s=latency, ttft_s=latency, tokens_in=tokens_in,
+                    tokens_out=tokens_out)
+                return payload(final, reason, tokens_in, tokens_out), event_id
             request, _, done = server.submit_local(target, prompt_of, settings, stream=False,
                                                    loop=asyncio.get_running_loop())
-            await server.wait(request, done, http_request, target.version.timeout_s if target.version else None)
+            await server.wait(request, done, http_request, timeout_of(target))
             if request.finish_reason == "error":
                 raise Unavailable(f"The model failed on this request ({request.error}).")
-            final, event_id = finish_output(
-                target, request.output, finish_reason=request.finish_reason,
+            final, reason, event_id = finish_output(
+                target, request.output, _openai_reason(request.finish_reason), finish_reason=request.finish_reason,
                 latency_s=request.finished_at - request.submitted_at,
                 ttft_s=(request.first_token_at or request.finished_at) - request.submitted_at,
                 tokens_in=len(request.prompt), tokens_out=len(request.tokens))
-            return payload(final, _openai_reason(request.finish_reason), len(request.prompt), len(request.tokens)), \
-                event_id
+            return payload(final, reason, len(request.prompt), len(request.tokens)), event_id
 
         def fallback_of(target: Target) -> Target | None:
-            if target.version is None or not target.version.fallback_model:
+            if target.version is None or not target.version.fallback_model or target.arm == "fallback":
                 return None
             info = registry.get_model(store, actor=SYSTEM, name=target.version.fallback_model)
             return Target(requested=target.requested, info=info, version=target.version, arm="fallback")
@@ -524,27 +563,39 @@ def create_app(store: Store, config: ServeConfig | None = None):
         def log_failure(target: Target, exc: Exception, status: str = "error") -> None:
             event(target, status=status, error=str(exc)[:2000], latency_s=time.perf_counter() - began)
 
-        if not stream:
+        def fall_back(target: Target, exc: Exception) -> Target:
+            """After `target` failed (or timed out) before answering: logs the failure and returns the deployment's
+            fallback; re-raises what the client should get when there is none (or the failure is the client's)."""
+            if isinstance(exc, ApiError) and (exc.status not in (429, 502, 503) or exc.code == "model_loading"):
+                raise exc
+            if isinstance(exc, ModelLoading):
+                raise exc
+            log_failure(target, exc, "rate_limited" if isinstance(exc, ApiError) and exc.status == 429 else "error")
+            backup = fallback_of(target)
+            if backup is None:
+                if isinstance(exc, Unavailable) and target.info.kind == "openai":
+                    raise ApiError(502, exc.message, type="server_error", code="upstream_error") from None
+                raise exc
+            return backup
+
+        async def answer(target: Target) -> tuple[dict, str | None]:
             try:
-                body_out, event_id = await answer_once(target)
+                return await answer_once(target)
             except (Unavailable, ApiError) as exc:
-                if isinstance(exc, ApiError) and exc.status not in (429, 502, 503):
-                    raise
-                if isinstance(exc, ModelLoading) or (isinstance(exc, ApiError) and exc.code == "model_loading"):
-                    raise
-                log_failure(target, exc, "rate_limited" if isinstance(exc, ApiError) and exc.status == 429 else "error")
-                backup = fallback_of(target)
-                if backup is None:
-                    if isinstance(exc, Unavailable) and target.info.kind == "openai":
-                        raise ApiError(502, exc.message, type="server_error", code="upstream_error") from None
-                    raise
-                body_out, event_id = await answer_once(backup)
+                backup = fall_back(target, exc)
+            try:
+                return await answer_once(backup)
+            except (Unavailable, ApiError) as exc:
+                fall_back(backup, exc)  # logs it and raises the client's error
+                raise
+
+        if not stream:
+            body_out, event_id = await answer(target)
             headers = {"x-event-id": event_id} if event_id else None
             return JSONResponse(body_out, headers=headers)
 
-        # Streaming: the first failure (queue full, loading, context) is answered as a status before any byte.
-        if blocked is not None or target.info.kind == "openai":
-            body_out, event_id = await answer_once(target)
+        if blocked is not None:  # an input guard answered: nothing reached a model
+            body_out, event_id = await answer(target)
             text = body_out["choices"][0].get("message", {}).get("content") if kind == "chat" else \
                 body_out["choices"][0]["text"]
 
@@ -559,33 +610,108 @@ def create_app(store: Store, config: ServeConfig | None = None):
 
             return StreamingResponse(replay(), media_type="text/event-stream")
 
+        # Streaming. The primary is queued before the response starts, so a failure there (queue full, context)
+        # answers as a status, or goes to the fallback; a failure or timeout before the first token falls back
+        # too. Output guards read the text as it grows (core.serving.guards.StreamedOutput).
         loop = asyncio.get_running_loop()
-        try:
-            request, deltas, done = server.submit_local(target, prompt_of, settings, stream=True, loop=loop)
-        except ApiError as exc:
-            if exc.status == 429:
-                log_failure(target, exc, "rate_limited")
-            raise
+        live: dict[str, Any] = {"target": target, "request": None}
+
+        def submit(current: Target):
+            return server.submit_local(current, prompt_of, settings, stream=True, loop=loop)
+
+        queued = None
+        while live["target"].info.kind != "openai":
+            try:
+                queued = submit(live["target"])
+                break
+            except (Unavailable, ApiError) as exc:
+                live["target"] = fall_back(live["target"], exc)
+
+        async def deltas_of(current: Target, queued, outcome: dict):
+            """The text deltas of one model's answer; Unavailable before the first delta means it failed."""
+            if current.info.kind == "openai":
+                started = time.perf_counter()
+                reply = await asyncio.to_thread(forward, current)
+                latency = time.perf_counter() - started
+                outcome.update(reason=reply["finish_reason"], tokens_in=reply["tokens_in"] or 0,
+                               tokens_out=reply["tokens_out"] or 0, latency_s=latency, ttft_s=latency)
+                if reply["output"]:
+                    yield reply["output"]
+                return
+            request, deltas, _ = queued or submit(current)
+            live["request"] = request
+            timeout_s, waited = timeout_of(current), time.monotonic()
+            first = True
+            while True:
+                if first and timeout_s:
+                    try:
+                        delta = await asyncio.wait_for(deltas.get(), max(0.0, timeout_s - (time.monotonic() - waited)))
+                    except asyncio.TimeoutError:
+                        request.cancel()
+                        raise Unavailable(f"The model did not answer within {timeout_s:g} s.") from None
+                else:
+                    delta = await deltas.get()
+                if delta is None:
+                    break
+                first = False
+                yield delta
+            if request.finish_reason == "error":
+                raise Unavailable(f"The model failed on this request ({request.error}).")
+            outcome.update(outcome_of(request))
+
+        def outcome_of(request: Request) -> dict:
+            ended = request.finished_at or time.perf_counter()
+            return {"reason": request.finish_reason, "tokens_in": len(request.prompt),
+                    "tokens_out": len(request.tokens), "latency_s": ended - request.submitted_at,
+                    "ttft_s": (request.first_token_at or ended) - request.submitted_at}
 
         async def stream_out():
             finished = False
+            guard = guards.StreamedOutput(version_dict)
+            pending = queued
+            outcome: dict[str, Any] = {}
             try:
                 if kind == "chat":
                     yield _sse(chunk(None, role=True))
-                while (delta := await deltas.get()) is not None:
-                    yield _sse(chunk(delta))
-                if request.finish_reason == "error":
-                    log_failure(target, Unavailable(request.error or "decode failed"))
-                    yield _sse(errors.internal().body())
-                    return
-                final_text, _ = finish_output(
-                    target, request.output or "", finish_reason=request.finish_reason,
-                    latency_s=request.finished_at - request.submitted_at,
-                    ttft_s=(request.first_token_at or request.finished_at) - request.submitted_at,
-                    tokens_in=len(request.prompt), tokens_out=len(request.tokens))
-                usage = {"prompt_tokens": len(request.prompt), "completion_tokens": len(request.tokens),
-                         "total_tokens": len(request.prompt) + len(request.tokens)}
-                final = chunk(None, _openai_reason(request.finish_reason))
+                while True:
+                    current, sent_any = live["target"], False
+                    try:
+                        async for delta in deltas_of(current, pending, outcome):
+                            sent_any = True
+                            text = guard.feed(delta)
+                            if text:
+                                yield _sse(chunk(text))
+                            if guard.blocked:  # a blocking output guard: the answer stops here
+                                if live["request"] is not None:
+                                    live["request"].cancel()
+                                    outcome.update(outcome_of(live["request"]))
+                                break
+                        break
+                    except (Unavailable, ApiError) as exc:
+                        pending = None
+                        if sent_any:  # failed mid-answer: too late to fall back
+                            log_failure(current, exc)
+                            finished = True
+                            yield _sse(errors.internal().body())
+                            return
+                        try:
+                            live["target"], live["request"] = fall_back(current, exc), None
+                        except (Unavailable, ApiError) as final:
+                            finished = True
+                            yield _sse((final if isinstance(final, ApiError) else errors.from_workbench(final)).body())
+                            return
+                rest = guard.finish()
+                if rest:
+                    yield _sse(chunk(rest))
+                reason = "content_filter" if guard.blocked else _openai_reason(outcome.get("reason"))
+                event(live["target"], output=guard.sent, guard_flags=(input_hits + guard.hits) or None,
+                      finish_reason="content_filter" if guard.blocked else outcome.get("reason"),
+                      latency_s=outcome.get("latency_s"), ttft_s=outcome.get("ttft_s"),
+                      tokens_in=outcome.get("tokens_in"), tokens_out=outcome.get("tokens_out"))
+                usage = {"prompt_tokens": outcome.get("tokens_in") or 0,
+                         "completion_tokens": outcome.get("tokens_out") or 0}
+                usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+                final = chunk(None, reason)
                 final["usage"] = usage
                 yield _sse(final)
                 if include_usage:
@@ -593,9 +719,11 @@ def create_app(store: Store, config: ServeConfig | None = None):
                 yield _sse("[DONE]")
                 finished = True
             finally:
-                if not finished and not done.is_set():
-                    request.cancel()  # the client went away: its row leaves the batch at the next step
-                    log_failure(target, Unavailable("The client disconnected before the answer ended."))
+                request = live["request"]
+                if not finished and (request is None or not request.done.is_set()):
+                    if request is not None:
+                        request.cancel()  # the client went away: its row leaves the batch at the next step
+                    log_failure(live["target"], Unavailable("The client disconnected before the answer ended."))
 
         return StreamingResponse(stream_out(), media_type="text/event-stream")
 
@@ -618,12 +746,24 @@ def create_app(store: Store, config: ServeConfig | None = None):
             raise errors.bad_request("'input' must be a string or a list of up to 2048 strings.", "input")
         if body.get("encoding_format") not in (None, "float", "base64"):
             raise errors.bad_request("'encoding_format' must be float or base64.", "encoding_format")
-        target = server.target(body.get("model"), None, task="embedding")
+        user, metadata = user_from(body), metadata_from(body)
+        target = server.target(body.get("model"), user, task="embedding")
         server.check_model_allowed(key, target.requested)
+        began = time.perf_counter()
+
+        def event(**fields) -> str | None:
+            # The texts as given; an embedding call has no output, finish reason or output tokens.
+            return server.events.emit(model=target.model_name, input={"input": body.get("input")},
+                                      application=key.name, user_id=user, metadata=metadata, endpoint="embeddings",
+                                      latency_s=time.perf_counter() - began, **fields)
+
         try:
             embedder = server.pool.embedder(target.info)
         except ModelLoading as exc:
             raise errors.unavailable(exc.message, LOADING_RETRY_S, code="model_loading") from None
+        except Unavailable as exc:
+            event(status="error", error=exc.message[:2000])
+            raise
 
         def run():
             from core.models.loading import embed
@@ -633,16 +773,22 @@ def create_app(store: Store, config: ServeConfig | None = None):
                 tokens = sum(len(ids) for ids in embedder.tokenizer(texts, truncation=True)["input_ids"])
             return vectors, tokens
 
-        vectors, tokens = await asyncio.to_thread(run)
+        try:
+            vectors, tokens = await asyncio.to_thread(run)
+        except Exception as exc:
+            event(status="error", error=f"{type(exc).__name__}: {exc}"[:2000])
+            raise
+        event_id = event(tokens_in=tokens)
         if body.get("encoding_format") == "base64":
             import base64
 
             data = [base64.b64encode(v.astype("float32").tobytes()).decode("ascii") for v in vectors]
         else:
             data = [v.tolist() for v in vectors]
-        return {"object": "list", "model": target.requested,
-                "data": [{"object": "embedding", "index": i, "embedding": e} for i, e in enumerate(data)],
-                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+        return JSONResponse({"object": "list", "model": target.requested,
+                             "data": [{"object": "embedding", "index": i, "embedding": e} for i, e in enumerate(data)],
+                             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}},
+                            headers={"x-event-id": event_id} if event_id else None)
 
     def key_actor(key: keys.KeyInfo) -> Actor:
         """The acting user for what a key writes (events, feedback): named after the key; its scope decides."""

@@ -314,6 +314,8 @@ class InferenceEvent(SQLModel, table=True):
     meta: dict[str, Any] | None = Field(default=None, sa_column=Column("metadata", JSON))  # segment, region...
     guard_flags: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
     source: str = Field(default="sdk", max_length=16)  # server, sdk, http, file, demo
+    # The API the call went through: chat, completions or embeddings (None: not recorded; read it from `input`).
+    endpoint: str | None = Field(default=None, max_length=16)
 
 
 class IngestedFile(SQLModel, table=True):

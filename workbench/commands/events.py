@@ -15,7 +15,7 @@ def _filters(args, default_limit: int):
 
     return EventFilter(since=parse_time(args.since, "--since"), until=parse_time(args.until, "--until"),
                        model=args.model, deployment=args.deployment, application=args.application,
-                       status=args.status, where=parse_where(args.where),
+                       status=args.status, endpoint=args.endpoint, where=parse_where(args.where),
                        limit=args.limit if args.limit is not None else default_limit)
 
 
@@ -78,6 +78,8 @@ def _filter_options(command, limit_help: str) -> None:
     command.add_argument("--deployment", metavar="D")
     command.add_argument("--application", metavar="A", help="The application (its API key's name).")
     command.add_argument("--status", choices=("ok", "error", "rate_limited"))
+    command.add_argument("--endpoint", choices=("chat", "completions", "embeddings"),
+                         help="The API the calls went through.")
     command.add_argument("--where", action="append", metavar="KEY=VALUE",
                          help="Business metadata equal to a value, e.g. segment=claims; repeatable.")
     command.add_argument("--limit", type=int, metavar="N", help=limit_help)

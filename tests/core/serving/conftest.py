@@ -75,6 +75,10 @@ def served(tmp_path_factory, shared_models_dir):
     url = f"http://127.0.0.1:{port}"
     registry.register_model(store, actor=SYSTEM, name="gateway-smol", kind="openai", task="chat", source="test",
                             details={"info": {"base_url": f"{url}/v1", "model": CHAT, "api_key_env": GATEWAY_KEY_ENV}})
+    # An endpoint nobody answers at (a port just found free): every call to it fails at once.
+    registry.register_model(store, actor=SYSTEM, name="dead-endpoint", kind="openai", task="chat", source="test",
+                            details={"info": {"base_url": f"http://127.0.0.1:{_free_port()}/v1", "model": CHAT,
+                                              "api_key_env": GATEWAY_KEY_ENV}})
     env = {**os.environ, "WORKBENCH_HOME": str(home), GATEWAY_KEY_ENV: made["gateway"]}
     env.pop("WORKBENCH_DATABASE_URL", None)
     log = home / "serve.log"

@@ -57,6 +57,7 @@ def test_a_greedy_chat_answer_equals_generate_and_is_logged_with_its_metadata(se
     assert event.output == reply.choices[0].message.content
     assert event.tokens_out == reply.usage.completion_tokens and event.input == QUESTION
     assert event.latency_s > 0 and event.ttft_s is not None
+    assert event.endpoint == "chat"
 
 
 def test_streaming_gives_the_same_answer_in_deltas_ending_with_done(served):
@@ -88,11 +89,26 @@ def test_embeddings_of_the_bundled_minilm(served):
     from core.models.loading import embed, load_embedding_model
     from core.models import registry
 
-    reply = served.client().embeddings.create(model="minilm-l6-v2", input=["refund my order", "reset my password"])
+    reply = served.client().embeddings.create(model="minilm-l6-v2", input=["refund my order", "reset my password"],
+                                              user="u-emb", extra_body={"metadata": {"segment": "search"}})
     vectors = np.array([d.embedding for d in reply.data])
     assert vectors.shape == (2, 384)
     model, tokenizer = load_embedding_model(registry.get_model(served.store, actor=SYSTEM, name="minilm-l6-v2").path)
     assert np.allclose(vectors, embed(["refund my order", "reset my password"], model, tokenizer), atol=1e-4)
+    # Every call is an event: the texts as given, no output; marked as an embedding call, not a chat answer.
+    event = until(lambda: next(iter(_events(served, endpoint="embeddings", where={"segment": "search"})), None),
+                  timeout_s=60, what="the embedding call's event")
+    assert (event.model, event.application, event.user_id, event.status) == ("minilm-l6-v2", "app", "u-emb", "ok")
+    assert event.input == {"input": ["refund my order", "reset my password"]}
+    assert (event.output, event.finish_reason, event.tokens_out) == (None, None, None)
+    assert event.tokens_in == reply.usage.prompt_tokens and event.latency_s > 0
+
+
+def _events_by_arm(served, deployment, response_id):
+    def both():
+        logged = [e for e in _events(served, deployment=deployment) if e.response_id == response_id]
+        return {e.arm: e for e in logged} if len(logged) == 2 else None
+    return until(both, timeout_s=60, what=f"the primary's and the fallback's events of {response_id}")
 
 
 def _status(call):
@@ -192,3 +208,38 @@ def test_an_endpoint_model_is_served_through_the_gateway_and_logged(served):
     through = served.client().chat.completions.create(model="gateway-smol", messages=QUESTION, max_tokens=8)
     assert through.choices[0].message.content == direct.choices[0].message.content
     assert _event_for(served, through.id).model == "gateway-smol"
+
+
+def test_completions_are_forwarded_to_an_endpoint_and_its_failure_is_an_openai_error(served):
+    prompt = "The capital of France is"
+    direct = served.client().completions.create(model=CHAT, prompt=prompt, max_tokens=6)
+    through = served.client().completions.create(model="gateway-smol", prompt=prompt, max_tokens=6)
+    assert through.choices[0].text == direct.choices[0].text and through.usage == direct.usage
+    event = _event_for(served, through.id)
+    assert (event.model, event.endpoint, event.input, event.output) == (
+        "gateway-smol", "completions", {"prompt": prompt}, direct.choices[0].text)
+    streamed = served.client().completions.create(model="gateway-smol", prompt=prompt, max_tokens=6, stream=True)
+    assert "".join(c.choices[0].text for c in streamed if c.choices) == direct.choices[0].text
+    status, _ = _status(lambda: served.client().completions.create(model="dead-endpoint", prompt=prompt,
+                                                                   max_tokens=2))
+    assert status == 502
+
+
+def test_a_streamed_request_falls_back_when_the_primary_fails_or_times_out_before_its_first_token(served):
+    from core.serving import deployments
+
+    deployments.create_version(served.store, actor=SYSTEM, name="dead-first", model="dead-endpoint",
+                               fallback_model=CHAT, defaults={"max_tokens": 8})
+    deployments.create_version(served.store, actor=SYSTEM, name="slow-first", model=CHAT, fallback_model=CHAT,
+                               timeout_s=0.001, defaults={"max_tokens": 8})
+    expected = _generate(served, [QUESTION], 8)[0]
+    for name in ("dead-first", "slow-first"):
+        chunks = list(served.client().chat.completions.create(model=name, messages=QUESTION, stream=True))
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == expected, name
+        assert chunks[-1].choices[0].finish_reason in ("stop", "length")
+        by_arm = _events_by_arm(served, name, chunks[0].id)
+        assert (by_arm["primary"].status, by_arm["fallback"].status) == ("error", "ok"), name
+        assert by_arm["fallback"].output == expected and by_arm["fallback"].model == CHAT
+    # Not streamed, the same fallback answers.
+    plain = served.client().chat.completions.create(model="dead-first", messages=QUESTION)
+    assert plain.choices[0].message.content == expected
