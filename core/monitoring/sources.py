@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
@@ -151,10 +152,11 @@ def iter_events(store: Store, source: EventSource, needs: set[str], *, chunk_row
                 ) -> Iterator[pd.DataFrame]:
     """Frames with `id` and the canonical columns in `needs`, `chunk_rows` events at a time, in id order.
 
-    Text is not read here: a need of `prompt` or `output` gives the event's id where it has that text and None
-    where not (drift samples pick events by it, then read only the sampled texts with
-    core.monitoring.text_fields.texts_of), and the derived text fields (`prompt_chars`, `output_tokens`...) come
-    from the per-event cache, filled first for the events of this source that are not in it yet.
+    The window's event ids come first from its index (time, or deployment/model/application and time), then each
+    chunk's columns by id range, so no query walks the whole table. Text is not read here: a need of `prompt` or
+    `output` gives the event's id where it has that text and None where not (drift samples pick events by it,
+    then read only the sampled texts with core.monitoring.text_fields.texts_of), and the derived text fields
+    (`prompt_chars`, `output_tokens`...) come from the per-event cache, filled for events not in it yet.
     """
     from core.events.query import apply_filter
     from core.monitoring import text_fields
@@ -162,48 +164,68 @@ def iter_events(store: Store, source: EventSource, needs: set[str], *, chunk_row
 
     columns = [InferenceEvent.id]
     names = ["id"]
-    cached = False
+    derived = []
     for need in sorted(needs):
         if need in ("prompt", "output"):
-            columns.append(getattr(EventTextStat, f"{need}_chars"))
-            cached = True
+            derived.append(f"{need}_chars")
         elif need in text_fields.DERIVED:
-            columns.append(getattr(EventTextStat, need))
-            cached = True
+            derived.append(need)
         elif need.startswith("meta."):
             columns.append(InferenceEvent.meta[need[5:]].as_string())
+            names.append(need)
         elif need == "guard_flags":  # flagged or not, without decoding the JSON list in Python
             columns.append(_flagged(InferenceEvent.guard_flags))
+            names.append(need)
         elif need in EVENT_COLUMNS:
             columns.append(getattr(InferenceEvent, need))
+            names.append(need)
         else:
             raise InvalidInput(f"Events have no column for {need}.")
-        names.append(need)
-    event_filter = _event_filter(source)
-    if cached:
-        text_fields.fill(store, lambda query: apply_filter(query, event_filter), needs)
     query = select(*columns)
-    if cached:
+    if derived:
+        cached = sorted(set(derived) | {"prompt_chars", "output_chars"} if any(n.endswith("_tokens") for n in derived)
+                        else set(derived))
+        query = select(*columns, EventTextStat.event_id.label("_cached"),
+                       *[getattr(EventTextStat, name) for name in cached])
         query = query.select_from(InferenceEvent).outerjoin(EventTextStat,
                                                             EventTextStat.event_id == InferenceEvent.id)
-    last = 0
+        names += ["_cached", *cached]
+    event_filter = _event_filter(source)
+    ids = window_ids(store, source)
     base = apply_filter(query, event_filter)
     with store.engine.connect() as connection:
-        while True:
-            query = base.where(InferenceEvent.id > last).order_by(InferenceEvent.id).limit(chunk_rows)
-            rows = connection.execute(query).all()
+        for start in range(0, len(ids), chunk_rows):
+            part = ids[start:start + chunk_rows]
+            if int(part[-1]) - int(part[0]) < 2 * len(part):  # dense ids: one id range
+                pieces = [base.where(InferenceEvent.id >= int(part[0]), InferenceEvent.id <= int(part[-1]))]
+            else:  # ids spread by out-of-order ingestion: the ids themselves
+                pieces = [base.where(InferenceEvent.id.in_(piece.tolist())) for piece in np.array_split(
+                    part, -(-len(part) // 20_000))]
+            rows = [row for piece in pieces for row in connection.execute(piece.order_by(InferenceEvent.id)).all()]
             if not rows:
-                return
-            # plain tuples: pandas probes each Row for attributes, and every miss costs SQLAlchemy an exception
-            frame = pd.DataFrame.from_records([tuple(row) for row in rows], columns=names)
-            for part in ("prompt", "output"):
-                if part in frame:  # the event's id where it has the text (see above)
-                    present = frame[part].notna()
-                    frame[part] = frame["id"].astype(object).where(present, None)
+                continue
+            # column by column (rows transposed in C): pandas would probe each Row for attributes otherwise
+            frame = pd.DataFrame({name: pd.Series(values, dtype=object if name.startswith("meta.") else None)
+                                  for name, values in zip(names, zip(*rows))})
+            if derived:
+                frame = text_fields.complete(store, frame, needs)
+            for part_name in ("prompt", "output"):
+                if part_name in needs:  # the event's id where it has the text (see above)
+                    present = frame[f"{part_name}_chars"].notna()
+                    frame[part_name] = frame["id"].astype(object).where(present, None)
             yield frame
-            last = int(frame["id"].iloc[-1])
-            if len(rows) < chunk_rows:
-                return
+
+
+def window_ids(store: Store, source: EventSource) -> np.ndarray:
+    """The ids of the source's events, sorted, read through the time (or column and time) index alone."""
+    from core.events.query import apply_filter
+    from core.storage.tables import InferenceEvent
+
+    query = apply_filter(select(InferenceEvent.id), _event_filter(source))
+    with store.engine.connect() as connection:
+        ids = np.array(connection.execute(query).scalars().all(), dtype=np.int64)
+    ids.sort()
+    return ids
 
 
 def _flagged(column):

@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from sqlalchemy import Text, cast, or_, select, update
+import pandas as pd
+from sqlalchemy import Text, cast, select, update
 
 from core.errors import InvalidInput
 from core.storage.db import Store
@@ -41,49 +42,61 @@ def _lengths(text: str | None) -> tuple[int | None, int | None]:
     return (None, None) if text is None else (len(text), len(text.split()))
 
 
-def missing_condition(needs: Iterable[str]):
-    """Rows of a LEFT JOIN of events with the cache that still need work for the fields in `needs`."""
-    wanted = [T.event_id.is_(None)]
+def complete(store: Store, frame: pd.DataFrame, needs: set[str]) -> pd.DataFrame:
+    """Fills in a chunk read with the cache's columns (and `_cached`, the cache row's id) the rows the cache does
+    not hold yet: their fields are derived (and stored) now. Returns the frame without `_cached`."""
+    todo = frame["_cached"].isna()
     for part in ("prompt", "output"):
         if f"{part}_tokens" in needs:
-            wanted.append((getattr(T, f"{part}_chars").is_not(None)) & getattr(T, f"{part}_tokens").is_(None))
-    return or_(*wanted)
+            todo |= frame[f"{part}_chars"].notna() & frame[f"{part}_tokens"].isna()
+    if todo.any():
+        found = fill(store, frame.loc[todo, "id"].astype("int64").tolist(), needs)
+        rows = frame.index[todo]
+        for column in frame.columns:
+            if column in DERIVED:
+                frame[column] = frame[column].astype(object)
+                frame.loc[rows, column] = [found[int(i)][column] for i in frame.loc[rows, "id"]]
+    return frame.drop(columns="_cached")
 
 
-def fill(store: Store, base_filter, needs: set[str]) -> int:
-    """Derives and stores the text fields of the events matching `base_filter` (a function adding WHERE clauses
-    to a select over InferenceEvent) that have none yet, and their token counts where `needs` asks for them.
-    Returns how many events were worked on."""
+def fill(store: Store, event_ids: list[int], needs: set[str]) -> dict[int, dict]:
+    """Derives and stores the text fields of these events where the cache has none yet, and their token counts
+    where `needs` asks for them; returns every derived field of each event."""
     tokens = [part for part in ("prompt", "output") if f"{part}_tokens" in needs]
-    query = base_filter(
-        select(E.id, cast(E.input, Text), E.output, T.event_id, T.prompt_chars, T.output_chars)
-        .select_from(E).outerjoin(T, T.event_id == E.id)
-    ).where(missing_condition(needs)).order_by(E.id)
-    done = 0
-    last = 0
-    while True:
+    found: dict[int, dict] = {}
+    for start in range(0, len(event_ids), _FILL_CHUNK):
+        ids = event_ids[start:start + _FILL_CHUNK]
         with store.engine.connect() as connection:
-            rows = connection.execute(query.where(E.id > last).limit(_FILL_CHUNK)).all()
-        if not rows:
-            return done
-        new, token_rows = [], []
-        for event_id, raw_input, output, cached, _, _ in rows:
+            rows = [row for piece in range(0, len(ids), _IDS_CHUNK) for row in connection.execute(
+                select(E.id, cast(E.input, Text), E.output, T.event_id, *[getattr(T, n) for n in DERIVED])
+                .select_from(E).outerjoin(T, T.event_id == E.id).where(E.id.in_(ids[piece:piece + _IDS_CHUNK])))]
+        new, texts = [], {}
+        for event_id, raw_input, output, cached, *values in rows:
+            known = dict(zip(DERIVED, values))
+            if cached is None or tokens:
+                texts[event_id] = {"prompt": prompt_text(raw_input), "output": output}
             if cached is None:
-                prompt = prompt_text(raw_input)
-                new.append({"event_id": event_id, **dict(zip(LENGTHS, (*_lengths(prompt), *_lengths(output))))})
-        if tokens:
-            token_rows = _token_counts(store, rows, tokens)
+                prompt = texts[event_id]["prompt"]
+                known.update(zip(LENGTHS, (*_lengths(prompt), *_lengths(output))))
+                new.append({"event_id": event_id, **{n: known[n] for n in LENGTHS}})
+            found[event_id] = known
+        token_rows = []
+        for part in tokens:
+            wanted = [i for i, known in found.items() if i in texts and known[f"{part}_tokens"] is None
+                      and texts[i][part] is not None]
+            counts = _token_counts(store, [str(texts[i][part]) for i in wanted])
+            for event_id, count in zip(wanted, counts):
+                found[event_id][f"{part}_tokens"] = int(count)
+            token_rows.append((f"{part}_tokens", [{"id": i, "n": int(n)} for i, n in zip(wanted, counts)]))
         with store.write() as session:
             connection = session.connection()
             if new:  # a concurrent run may have filled some meanwhile: those are kept, the rest inserted
                 connection.execute(_insert(connection).on_conflict_do_nothing(index_elements=["event_id"]), new)
             for column, values in token_rows:
-                connection.execute(update(T).where(T.event_id == _bind("id")).values({column: _bind("n")}),
-                                   values)
-        done += len(rows)
-        last = rows[-1][0]
-        if len(rows) < _FILL_CHUNK:
-            return done
+                if values:
+                    connection.execute(update(T).where(T.event_id == _bind("id")).values({column: _bind("n")}),
+                                       values)
+    return found
 
 
 def _insert(connection):
@@ -100,26 +113,16 @@ def _bind(name: str):
     return bindparam(name)
 
 
-def _token_counts(store: Store, rows, parts: list[str]) -> list[tuple[str, list[dict]]]:
+def _token_counts(store: Store, texts: list[str]) -> list[int]:
     from core.data.textstats import token_lengths
     from core.models import bundled
 
     models_dir = store.settings.models_dir
     if models_dir is None or not bundled.is_installed(models_dir, bundled.CHAT_MODEL):
         raise InvalidInput("Token counts need the bundled chat model's tokenizer; run `workbench init`.")
-    folder = str(bundled.store_path(models_dir, bundled.CHAT_MODEL))
-    out = []
-    for part in parts:
-        ids, texts = [], []
-        for event_id, raw_input, output, cached, prompt_chars, output_chars in rows:
-            text = prompt_text(raw_input) if part == "prompt" else output
-            if text is not None:
-                ids.append(event_id)
-                texts.append(str(text))
-        if texts:
-            counts = token_lengths(texts, folder)
-            out.append((f"{part}_tokens", [{"id": i, "n": int(n)} for i, n in zip(ids, counts)]))
-    return out
+    if not texts:
+        return []
+    return token_lengths(texts, str(bundled.store_path(models_dir, bundled.CHAT_MODEL))).tolist()
 
 
 def texts_of(store: Store, part: str, event_ids: Iterable[int]) -> dict[int, str | None]:
