@@ -1,5 +1,6 @@
-"""Evaluate: suites, evaluation runs (jobs) with pass rates and intervals, flipped cases, outputs side by side,
-slices by cohort, release gates. Viewers read results; data scientists and admins create and run."""
+"""Evaluate: suites (imported, or from a dataset version), evaluation runs (jobs) with pass rates and intervals,
+flipped cases, outputs side by side, slices by cohort, counterfactual bias probes (jobs), release gates. Viewers
+read results and figures (core withholds case text from them); data scientists and admins create and run."""
 import streamlit as st
 
 from core.governance.roles import Permission
@@ -34,8 +35,18 @@ def watch(job_id: int) -> None:
             st.rerun(scope="app")
 
 
+@st.fragment(run_every=2)
+def watch_probe(job_id: int) -> None:
+    with errors.shown_to_user():
+        if eval_view.job_progress(store, actor, actions.get(store, actor=actor, job_id=job_id)):
+            st.session_state.pop("evaluate.probe_job", None)
+            st.session_state["evaluate.probe"] = job_id
+            st.rerun(scope="app")
+
+
 found = []
-results, suites_tab, gates_tab, traffic_tab = st.tabs(["Results", "Suites", "Gates", "Served traffic by cohort"])
+results, suites_tab, probes_tab, gates_tab, traffic_tab = st.tabs(
+    ["Results", "Suites", "Bias probes", "Gates", "Served traffic by cohort"])
 
 with suites_tab, errors.shown_to_user():
     found = suites.list_suites(store, actor=actor)
@@ -57,6 +68,7 @@ with suites_tab, errors.shown_to_user():
                 if imported.unsupported:
                     st.warning("Not imported (no matching check): " + inert(", ".join(
                         f"{k} ×{n}" for k, n in imported.skipped.items())))
+        eval_view.dataset_suite_form(store, actor)
 
 with results, errors.shown_to_user():
     if can_run and found:
@@ -84,7 +96,9 @@ with results, errors.shown_to_user():
         report = runs.report(store, actor=actor, run_id=run_id)
         if report["error"]:
             st.warning(inert(report["error"]))
+        eval_view.pass_rate_chart(report)
         eval_view.check_table(report)
+        eval_view.score_chart(report)
         eval_view.flipped(report)
         st.subheader("Outputs side by side")
         eval_view.case_outputs(report, key="evaluate.case")
@@ -95,6 +109,16 @@ with results, errors.shown_to_user():
             by = c1.selectbox("Cohort variable", variables, key="evaluate.slice_by")
             model = c2.selectbox("Model", [m["model"] for m in report["models"]], key="evaluate.slice_model")
             eval_view.slice_table(bias.slice_run(store, actor=actor, run_id=run_id, model=model, by=by))
+
+with probes_tab, errors.shown_to_user():
+    if can_run and found:
+        chat = [m.name for m in registry.list_models(store, actor=actor, task="chat")]
+        submitted = eval_view.probe_form(store, actor, [s.ref for s in found], chat)
+        if submitted is not None:
+            st.session_state["evaluate.probe_job"] = submitted
+    if "evaluate.probe_job" in st.session_state:
+        watch_probe(st.session_state["evaluate.probe_job"])
+    eval_view.probe_results(store, actor, st.session_state.get("evaluate.probe"))
 
 with gates_tab, errors.shown_to_user():
     eval_view.gate_results(store, actor)
