@@ -16,8 +16,7 @@ LEVELS = ("nominal", "ordinal", "interval", "ratio")
 
 
 def _codes(values: Sequence[Hashable], level: str) -> tuple[np.ndarray, list]:
-    domain = sorted(set(values), key=lambda v: (not isinstance(v, (int, float)), v)) if level != "nominal" else \
-        sorted(set(values), key=str)
+    domain = domain_order(values, level)
     index = {v: i for i, v in enumerate(domain)}
     return np.fromiter((index[v] for v in values), dtype=np.int64, count=len(values)), domain
 
@@ -36,6 +35,23 @@ def krippendorff_alpha(units: Sequence[Hashable], values: Sequence[Hashable], le
         return None
     unit_codes, _ = _codes(units, "nominal")
     value_codes, domain = _codes(values, level)
+    return alpha_of_codes(unit_codes, value_codes, domain, level)
+
+
+def domain_order(domain: Sequence[Hashable], level: str) -> list:
+    """The values of a question in the order alpha's distances read them (numbers ascending for ordered levels)."""
+    if level != "nominal":
+        return sorted(set(domain), key=lambda v: (not isinstance(v, (int, float)), v))
+    return sorted(set(domain), key=str)
+
+
+def alpha_of_codes(unit_codes: np.ndarray, value_codes: np.ndarray, domain: Sequence[Hashable],
+                   level: str = "nominal") -> float | None:
+    """Alpha from answers already coded: unit_codes in 0..U-1, value_codes index `domain` (in domain_order)."""
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS}")
+    if not len(value_codes):
+        return None
     n_units, n_values = int(unit_codes.max()) + 1, len(domain)
     counts = np.zeros((n_units, n_values))
     np.add.at(counts, (unit_codes, value_codes), 1.0)

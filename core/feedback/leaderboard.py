@@ -76,16 +76,58 @@ class WinRate:
                 "games": self.games, "win_rate": self.rate}
 
 
-def _cells(votes: Sequence[Vote]) -> dict[tuple[str, str, str], int]:
-    """Votes counted by (a, b, winner): the rest of the arithmetic runs over these few cells."""
-    from collections import Counter
-
-    return Counter((v.a, v.b, v.winner) for v in votes if v.a != v.b)
+OUTCOMES = ("a", "b", "tie")
 
 
-def win_rates(votes: Sequence[Vote]) -> list[WinRate]:
+@dataclass(frozen=True)
+class VoteArrays:
+    """Votes as numpy columns, oldest first: model codes `a` and `b` into `models`, `outcome` an index into OUTCOMES.
+    The statistics over 100k ratings build these directly instead of 100k Vote objects."""
+
+    models: list[str]
+    a: np.ndarray
+    b: np.ndarray
+    outcome: np.ndarray
+
+    @classmethod
+    def of(cls, votes: Sequence[Vote]) -> "VoteArrays":
+        codes: dict[str, int] = {}
+        a = np.fromiter((codes.setdefault(v.a, len(codes)) for v in votes), dtype=np.int64, count=len(votes))
+        b = np.fromiter((codes.setdefault(v.b, len(codes)) for v in votes), dtype=np.int64, count=len(votes))
+        outcome = np.fromiter((OUTCOMES.index(v.winner) for v in votes), dtype=np.int64, count=len(votes))
+        return cls(list(codes), a, b, outcome)
+
+    def played(self) -> "VoteArrays":
+        """Only votes between two different models."""
+        keep = self.a != self.b
+        return VoteArrays(self.models, self.a[keep], self.b[keep], self.outcome[keep])
+
+
+def _cells(votes: Sequence[Vote] | VoteArrays) -> dict[tuple[str, str, str], int]:
+    """Votes counted by (a, b, winner), in the order each cell first appears (the bootstrap draws depend on it):
+    the rest of the arithmetic runs over these few cells."""
+    arrays = (votes if isinstance(votes, VoteArrays) else VoteArrays.of(votes)).played()
+    if not len(arrays.a):
+        return {}
+    size = len(arrays.models)
+    key = (arrays.a * size + arrays.b) * len(OUTCOMES) + arrays.outcome
+    unique, first, counts = np.unique(key, return_index=True, return_counts=True)
+    cells = {}
+    for n in np.argsort(first, kind="stable"):
+        code = int(unique[n])
+        pair, outcome = divmod(code, len(OUTCOMES))
+        a, b = divmod(pair, size)
+        cells[(arrays.models[a], arrays.models[b], OUTCOMES[outcome])] = int(counts[n])
+    return cells
+
+
+def win_rates(votes: Sequence[Vote] | VoteArrays) -> list[WinRate]:
+    return _win_rates(_cells(votes))
+
+
+def _win_rates(cells: dict[tuple[str, str, str], int]) -> list[WinRate]:
     tally: dict[str, list[int]] = {}
-    for (a, b, winner), count in _cells(votes).items():
+    for (a, b, winner), count in cells.items():
         for model in (a, b):
             tally.setdefault(model, [0, 0, 0])
         if winner == "tie":
@@ -99,9 +141,12 @@ def win_rates(votes: Sequence[Vote]) -> list[WinRate]:
     return sorted(rates, key=lambda r: (-(r.rate or 0), r.model))
 
 
-def pair_matrix(votes: Sequence[Vote]) -> tuple[list[str], np.ndarray]:
+def pair_matrix(votes: Sequence[Vote] | VoteArrays) -> tuple[list[str], np.ndarray]:
     """Models, and W[i, j] = wins of i over j plus half their ties."""
-    cells = _cells(votes)
+    return _pair_matrix(_cells(votes))
+
+
+def _pair_matrix(cells: dict[tuple[str, str, str], int]) -> tuple[list[str], np.ndarray]:
     models = sorted({a for a, _, _ in cells} | {b for _, b, _ in cells})
     index = {m: i for i, m in enumerate(models)}
     wins = np.zeros((len(models), len(models)))
@@ -155,19 +200,22 @@ class Standing:
                 "elo": self.elo, "games": self.games, "win_rate": self.win_rate}
 
 
-def leaderboard(votes: Sequence[Vote], *, rounds: int = ROUNDS, level: float = LEVEL, seed: int = 0) -> list[Standing]:
+def leaderboard(votes: Sequence[Vote] | VoteArrays, *, rounds: int = ROUNDS, level: float = LEVEL,
+                seed: int = 0) -> list[Standing]:
     """Bradley-Terry scores with bootstrap intervals (votes resampled), Elo and win rates, best first."""
-    votes = [v for v in votes if v.a != v.b]
-    if not votes:
+    arrays = (votes if isinstance(votes, VoteArrays) else VoteArrays.of(votes)).played()
+    if not len(arrays.a):
         return []
-    models, wins = pair_matrix(votes)
+    named = _cells(arrays)
+    models, wins = _pair_matrix(named)
     point = bradley_terry(wins) * SCALE + 1000.0
     # The votes as counts of (i, j, outcome) cells, resampled all together.
     index = {m: i for i, m in enumerate(models)}
-    cells = {(index[a], index[b], winner): count for (a, b, winner), count in _cells(votes).items()}
+    cells = {(index[a], index[b], winner): count for (a, b, winner), count in named.items()}
     keys = list(cells)
     counts = np.array([cells[k] for k in keys], dtype=float)
-    draws = np.random.default_rng(seed).multinomial(len(votes), counts / counts.sum(), size=rounds).astype(float)
+    draws = np.random.default_rng(seed).multinomial(len(arrays.a), counts / counts.sum(),
+                                                    size=rounds).astype(float)
     stack = np.zeros((rounds, len(models), len(models)))
     for column, (i, j, outcome) in enumerate(keys):
         if outcome == "a":
@@ -180,20 +228,23 @@ def leaderboard(votes: Sequence[Vote], *, rounds: int = ROUNDS, level: float = L
     scores = bradley_terry(stack, iterations=100, tolerance=1e-6) * SCALE + 1000.0
     tail = (1.0 - level) / 2.0
     low, high = np.quantile(scores, [tail, 1.0 - tail], axis=0)
-    elo = elo_ratings(votes)
-    rates = {r.model: r for r in win_rates(votes)}
+    elo = elo_ratings(arrays)
+    rates = {r.model: r for r in _win_rates(named)}
     standings = [Standing(model=m, score=float(point[i]), low=float(low[i]), high=float(high[i]),
                           elo=elo.get(m, 1000.0), games=rates[m].games, win_rate=rates[m].rate)
                  for i, m in enumerate(models)]
     return sorted(standings, key=lambda s: (-s.score, s.model))
 
 
-def elo_ratings(votes: Sequence[Vote], *, k: float = ELO_K, start: float = 1000.0) -> dict[str, float]:
+def elo_ratings(votes: Sequence[Vote] | VoteArrays, *, k: float = ELO_K, start: float = 1000.0) -> dict[str, float]:
     """Online Elo over the votes in the order given (oldest first)."""
-    ratings: dict[str, float] = {}
-    scores = {"a": 1.0, "b": 0.0, "tie": 0.5}
-    for v in votes:
-        ra, rb = ratings.get(v.a, start), ratings.get(v.b, start)
-        change = k * (scores[v.winner] - 1.0 / (1.0 + 10 ** ((rb - ra) / 400.0)))
-        ratings[v.a], ratings[v.b] = ra + change, rb - change
-    return ratings
+    arrays = votes if isinstance(votes, VoteArrays) else VoteArrays.of(votes)
+    ratings = [start] * len(arrays.models)
+    seen = [False] * len(arrays.models)
+    scores = (1.0, 0.0, 0.5)
+    for a, b, outcome in zip(arrays.a.tolist(), arrays.b.tolist(), arrays.outcome.tolist()):
+        ra, rb = ratings[a], ratings[b]
+        change = k * (scores[outcome] - 1.0 / (1.0 + 10 ** ((rb - ra) / 400.0)))
+        ratings[a], ratings[b] = ra + change, rb - change
+        seen[a] = seen[b] = True
+    return {m: ratings[n] for n, m in enumerate(arrays.models) if seen[n]}

@@ -1,8 +1,9 @@
 """What a project's ratings say: scores per model and prompt version, win rates, the leaderboard, agreement per
 question, per-annotator figures, and the items where annotators disagree (with a reviewer's settled answer).
 
-Ratings are read as plain columns in one query and analysed in numpy (core/feedback/agreement.py and
-leaderboard.py); nothing here is drawn, the pages and the CLI render the returned dataclasses.
+The statistics read ratings and queues as plain columns (one query each) into numpy arrays of small codes and
+compute every figure with a few vectorised passes (core/feedback/agreement.py and leaderboard.py); reviews and
+exports read the rows with their texts. Nothing here is drawn: the pages and the CLI render the dataclasses.
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, select
+import numpy as np
+from sqlmodel import Session, col, select
 
 from core.errors import InvalidInput, NotFound
 from core.feedback import agreement, leaderboard
@@ -65,34 +67,14 @@ class ItemRow:
     group_key: str | None
 
 
-def _load(session: Session, project_row, *, with_times: bool = True) -> Loaded:
-    """Plain column rows, not ORM objects. For statistics (with_times=False) neither prompts nor times are read,
-    and answers come as JSON text decoded once per distinct text (a project's answers take few distinct values)."""
-    from sqlalchemy import Text, cast
-
-    if with_times:
-        items = {i.id: ItemRow(*i) for i in session.execute(
-            select(AnnotationItem.id, AnnotationItem.position, AnnotationItem.prompt, AnnotationItem.responses,
-                   AnnotationItem.group_key).where(AnnotationItem.project_id == project_row.id))}
-        ratings = [RatingRow(*r) for r in session.execute(
-            select(Rating.item_id, Rating.annotator, Rating.question, Rating.value, Rating.updated_at)
-            .where(Rating.project_id == project_row.id).order_by(Rating.updated_at, Rating.id))]
-    else:
-        items = {i.id: ItemRow(i.id, i.position, None, i.responses, i.group_key) for i in session.execute(
-            select(AnnotationItem.id, AnnotationItem.position, AnnotationItem.responses, AnnotationItem.group_key)
-            .where(AnnotationItem.project_id == project_row.id))}
-        decoded: dict[str | None, Any] = {None: None}
-
-        def value(text):
-            if text not in decoded:
-                decoded[text] = json.loads(text)
-            return decoded[text]
-
-        # Oldest change first: Elo replays them in order.
-        ratings = [RatingRow(item, person, question, value(text), None) for item, person, question, text in
-                   session.execute(select(Rating.item_id, Rating.annotator, Rating.question, cast(Rating.value, Text))
-                                   .where(Rating.project_id == project_row.id)
-                                   .order_by(Rating.updated_at, Rating.id))]
+def _load(session: Session, project_row) -> Loaded:
+    """Plain column rows with the items' texts and the ratings' times, for reviews and exports."""
+    items = {i.id: ItemRow(*i) for i in session.execute(
+        select(AnnotationItem.id, AnnotationItem.position, AnnotationItem.prompt, AnnotationItem.responses,
+               AnnotationItem.group_key).where(AnnotationItem.project_id == project_row.id))}
+    ratings = [RatingRow(*r) for r in session.execute(
+        select(Rating.item_id, Rating.annotator, Rating.question, Rating.value, Rating.updated_at)
+        .where(Rating.project_id == project_row.id).order_by(Rating.updated_at, Rating.id))]
     assignments = list(session.execute(select(
         AnnotationAssignment.item_id, AnnotationAssignment.annotator, AnnotationAssignment.status,
         AnnotationAssignment.seconds).where(AnnotationAssignment.project_id == project_row.id)))
@@ -102,13 +84,17 @@ def _load(session: Session, project_row, *, with_times: bool = True) -> Loaded:
                   assignments=assignments, reviews=reviews)
 
 
-def load(store: Store, *, actor: Actor, project: str | int, with_times: bool = True) -> Loaded:
+def _check_results_reader(session: Session, actor: Actor, row) -> None:
+    _require_view(session, actor, row)
+    if not (actor.can(Permission.VIEW_DASHBOARDS) or actor.can(Permission.MANAGE_FEEDBACK)):
+        require(actor, Permission.VIEW_DASHBOARDS)  # annotators do not see others' ratings
+
+
+def load(store: Store, *, actor: Actor, project: str | int) -> Loaded:
     with store.read() as session:
         row = _find(session, project)
-        _require_view(session, actor, row)
-        if not (actor.can(Permission.VIEW_DASHBOARDS) or actor.can(Permission.MANAGE_FEEDBACK)):
-            require(actor, Permission.VIEW_DASHBOARDS)  # annotators do not see others' ratings
-        return _load(session, row, with_times=with_times)
+        _check_results_reader(session, actor, row)
+        return _load(session, row)
 
 
 # --- agreement --------------------------------------------------------------------------------------------
@@ -134,32 +120,6 @@ def _hashable(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def question_agreement(data: Loaded) -> dict[str, QuestionAgreement]:
-    out = {}
-    for question in data.project.questions:
-        if question.level is None:
-            continue
-        rows = [r for r in data.ratings if r.question == question.name and r.value is not None]
-        units = [r.item_id for r in rows]
-        values = [_hashable(r.value) for r in rows]
-        by_item: dict[int, dict[str, Any]] = defaultdict(dict)
-        for r in rows:
-            by_item[r.item_id][r.annotator] = _hashable(r.value)
-        shared = {i: v for i, v in by_item.items() if len(v) >= 2}
-        alpha = agreement.krippendorff_alpha(units, values, question.level) if rows else None
-        kappa = None
-        people = sorted({a for v in shared.values() for a in v})
-        if len(people) == 2:
-            pairs = [(v[people[0]], v[people[1]]) for v in shared.values()]
-            kappa = agreement.cohen_kappa([p[0] for p in pairs], [p[1] for p in pairs],
-                                          weights="linear" if question.level == "ordinal" else None)
-        percent = (sum(len(set(v.values())) == 1 for v in shared.values()) / len(shared)) if shared else None
-        out[question.name] = QuestionAgreement(question=question.name, kind=question.kind, level=question.level,
-                                               items=len(shared), answers=len(rows), krippendorff_alpha=alpha,
-                                               cohen_kappa=kappa, percent_agreement=percent)
-    return out
-
-
 @dataclass(frozen=True)
 class AnnotatorStats:
     annotator: str
@@ -180,60 +140,6 @@ class AnnotatorStats:
                 "compared": self.compared}
 
 
-def _agreement_with_majority(data: Loaded) -> dict[str, list[int]]:
-    """annotator -> [answers equal to the strict majority of the other annotators, answers compared], vectorised:
-    per (item, question) the counts of each value, minus the annotator's own answer, give the others' tally."""
-    import numpy as np
-
-    kinds = {q.name for q in data.project.questions if q.level is not None}
-    rows = [(r.item_id, r.question, r.annotator, _hashable(r.value)) for r in data.ratings
-            if r.question in kinds and r.value is not None]
-    if not rows:
-        return {}
-    units = {key: n for n, key in enumerate(dict.fromkeys((item, q) for item, q, _, _ in rows))}
-    values = {v: n for n, v in enumerate(dict.fromkeys(v for _, _, _, v in rows))}
-    people = sorted({p for _, _, p, _ in rows})
-    who = {p: n for n, p in enumerate(people)}
-    unit = np.fromiter((units[(i, q)] for i, q, _, _ in rows), dtype=np.int64, count=len(rows))
-    value = np.fromiter((values[v] for _, _, _, v in rows), dtype=np.int64, count=len(rows))
-    person = np.fromiter((who[p] for _, _, p, _ in rows), dtype=np.int64, count=len(rows))
-    counts = np.zeros((len(units), len(values)), dtype=np.int64)
-    np.add.at(counts, (unit, value), 1)
-    others = counts[unit].copy()
-    others[np.arange(len(rows)), value] -= 1
-    top = others.max(axis=1)
-    strict = (others == top[:, None]).sum(axis=1) == 1
-    usable = strict & (others.sum(axis=1) >= 2)  # a majority of others needs at least two others
-    matched = usable & (others.argmax(axis=1) == value)
-    compared_by = np.bincount(person[usable], minlength=len(people))
-    matched_by = np.bincount(person[matched], minlength=len(people))
-    return {p: [int(matched_by[n]), int(compared_by[n])] for p, n in who.items()}
-
-
-def annotator_stats(data: Loaded) -> list[AnnotatorStats]:
-    ratings_of: dict[str, int] = defaultdict(int)
-    for r in data.ratings:
-        ratings_of[r.annotator] += 1
-    agree = _agreement_with_majority(data)
-    per: dict[str, list[Any]] = defaultdict(list)
-    for a in data.assignments:
-        per[a.annotator].append(a)
-    out = []
-    for person in sorted(per):
-        mine = per[person]
-        statuses = [a.status for a in mine]
-        seconds = [a.seconds for a in mine if a.status == "done" and a.seconds]
-        spent = sum(seconds)
-        matched, compared = agree.get(person, [0, 0])
-        out.append(AnnotatorStats(
-            annotator=person, assigned=len(mine), done=statuses.count("done"), skipped=statuses.count("skipped"),
-            flagged=statuses.count("flagged"), ratings=ratings_of.get(person, 0),
-            median_seconds=statistics.median(seconds) if seconds else None,
-            items_per_hour=len(seconds) * 3600.0 / spent if spent else None,
-            agreement_with_majority=matched / compared if compared else None, compared=compared))
-    return out
-
-
 # --- scores, win rates, leaderboard -----------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -246,46 +152,283 @@ class Score:
         return {"question": self.question, "group": self.group, **self.estimate.to_dict()}
 
 
-def scores(data: Loaded, *, by: str = "column", rounds: int = leaderboard.ROUNDS) -> list[Score]:
+# --- statistics over columns ------------------------------------------------------------------------------
+#
+# 100k ratings as 100k Python objects, walked once per figure, cost seconds; the statistics read the ratings and
+# queues as plain columns (one Core query each, no ORM objects) into numpy arrays of small codes, and every figure
+# below is a few vectorised passes over them. Only rankings (rare, N responses) and Elo (a sequential replay) loop
+# in Python, over plain integers.
+
+@dataclass
+class Answers:
+    """A project's ratings as columns, oldest change first: item ids and codes into the small tables beside them."""
+
+    item: np.ndarray  # item id
+    row: np.ndarray  # the item's index in StatsData.item_ids
+    person: np.ndarray  # index into people
+    question: np.ndarray  # index into questions
+    value: np.ndarray  # index into values (equal answers share one code)
+    people: list[str]
+    questions: list[str]
+    values: list[Any]  # each distinct answer once (lists as tuples; None: no answer)
+
+    def has_value(self) -> np.ndarray:
+        missing = np.array([v is None for v in self.values], dtype=bool)
+        return ~missing[self.value] if len(self.values) else np.zeros(0, dtype=bool)
+
+    def asked(self, names) -> np.ndarray:
+        """Rows answering any of these questions."""
+        codes = [n for n, q in enumerate(self.questions) if q in set(names)]
+        return np.isin(self.question, codes)
+
+
+@dataclass
+class StatsData:
+    project: ProjectInfo
+    item_ids: np.ndarray  # ascending
+    responses: list[list[dict[str, Any]]]  # per item, aligned with item_ids
+    answers: Answers
+    statuses: dict[str, dict[str, int]]  # annotator -> queue status -> items
+    timed: dict[str, list[float]]  # annotator -> seconds spent on each finished item (when recorded)
+    pending_items: int  # items some annotator has not finished
+    _labels: dict[str, tuple[list[list[int]], list[str]]] = field(default_factory=dict, repr=False)
+
+
+def _encode(column) -> tuple[np.ndarray, list]:
+    table: dict[Any, int] = {}
+    codes = np.fromiter((table.setdefault(v, len(table)) for v in column), dtype=np.int64, count=len(column))
+    return codes, list(table)
+
+
+def _driver_rows(session: Session, statement) -> list[tuple]:
+    """A Core select's rows as the database driver returns them (plain tuples): for 100k rows SQLAlchemy's row
+    objects cost about as much again as the fetch itself."""
+    connection = session.connection()
+    compiled = statement.compile(dialect=connection.dialect)
+    positions = compiled.positiontup
+    params = tuple(compiled.params[k] for k in positions) if positions is not None else compiled.params
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(str(compiled), params)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def _stats_data(session: Session, project_row) -> StatsData:
+    """The items' responses, the ratings as columns, and the queues as counts: no prompts, no ORM rows."""
+    from sqlalchemy import Text, cast, func
+    from sqlalchemy import select as core_select
+
+    project_id = project_row.id
+    items = _driver_rows(session, core_select(AnnotationItem.id, cast(AnnotationItem.responses, Text))
+                         .where(AnnotationItem.project_id == project_id).order_by(AnnotationItem.id))
+    item_ids = np.fromiter((i for i, _ in items), dtype=np.int64, count=len(items))
+    responses = [json.loads(text) if text else [] for _, text in items]
+    # Oldest change first: Elo replays them in order.
+    rows = _driver_rows(session, core_select(Rating.item_id, Rating.annotator, Rating.question, cast(Rating.value, Text))
+                        .where(Rating.project_id == project_id).order_by(Rating.updated_at, Rating.id))
+    columns = list(zip(*rows)) if rows else [(), (), (), ()]
+    item = np.fromiter(columns[0], dtype=np.int64, count=len(rows))
+    person, people = _encode(columns[1])
+    question, questions = _encode(columns[2])
+    texts, table = _encode(columns[3])
+    decoded = [None if t is None else _hashable(json.loads(t)) for t in table]
+    canonical: dict[Any, int] = {}  # "5" and "5.0" are one answer, as in Python
+    remap = np.array([canonical.setdefault(v, len(canonical)) for v in decoded], dtype=np.int64)
+    answers = Answers(item=item, row=np.searchsorted(item_ids, item), person=person, question=question,
+                      value=remap[texts] if len(rows) else texts, people=people, questions=questions,
+                      values=list(canonical))
+    queue = AnnotationAssignment
+    statuses: dict[str, dict[str, int]] = defaultdict(dict)
+    for annotator, status, count in session.execute(  # the queue index covers this: no table rows read
+            core_select(queue.annotator, queue.status, func.count()).where(queue.project_id == project_id)
+            .group_by(queue.annotator, queue.status)):
+        statuses[annotator][status] = count
+    timed: dict[str, list[float]] = defaultdict(list)
+    for annotator, seconds in _driver_rows(session, core_select(queue.annotator, queue.seconds).where(
+            queue.project_id == project_id, queue.status == "done", col(queue.seconds).is_not(None),
+            queue.seconds != 0).order_by(queue.id)):
+        timed[annotator].append(seconds)
+    pending = session.execute(core_select(func.count(func.distinct(queue.item_id))).where(
+        queue.project_id == project_id, queue.status != "done")).scalar_one()
+    return StatsData(project=_info(project_row, items=len(items), ratings=len(rows)), item_ids=item_ids,
+                     responses=responses, answers=answers, statuses=dict(statuses), timed=dict(timed),
+                     pending_items=pending)
+
+
+def question_agreement(data: StatsData) -> dict[str, QuestionAgreement]:
+    out = {}
+    a = data.answers
+    answered = a.has_value()
+    for question in data.project.questions:
+        if question.level is None:
+            continue
+        mask = answered & a.asked([question.name])
+        values, people = a.value[mask], a.person[mask]
+        alpha = kappa = percent = None
+        shared_count = 0
+        if len(values):
+            present = np.unique(values)
+            domain = agreement.domain_order([a.values[c] for c in present], question.level)
+            position = {v: n for n, v in enumerate(domain)}
+            lookup = np.full(len(a.values), -1, dtype=np.int64)
+            lookup[present] = [position[a.values[c]] for c in present]
+            codes = lookup[values]
+            _, unit = np.unique(a.item[mask], return_inverse=True)
+            alpha = agreement.alpha_of_codes(unit, codes, domain, question.level)
+            per_unit = np.bincount(unit)
+            shared = per_unit >= 2
+            shared_count = int(shared.sum())
+            if shared_count:
+                tally = np.zeros((len(per_unit), len(domain)), dtype=np.int64)
+                np.add.at(tally, (unit, codes), 1)
+                percent = float(((tally > 0).sum(axis=1) == 1)[shared].mean())
+                in_shared = shared[unit]
+                names = sorted({a.people[p] for p in np.unique(people[in_shared]).tolist()})
+                if len(names) == 2:
+                    pair = []
+                    for name in names:
+                        mine = in_shared & (people == a.people.index(name))
+                        order = np.argsort(unit[mine], kind="stable")
+                        pair.append([domain[c] for c in codes[mine][order].tolist()])
+                    kappa = agreement.cohen_kappa(pair[0], pair[1],
+                                                  weights="linear" if question.level == "ordinal" else None)
+        out[question.name] = QuestionAgreement(question=question.name, kind=question.kind, level=question.level,
+                                               items=shared_count, answers=int(mask.sum()), krippendorff_alpha=alpha,
+                                               cohen_kappa=kappa, percent_agreement=percent)
+    return out
+
+
+def _level_units(data: StatsData) -> tuple[np.ndarray, np.ndarray]:
+    """Rows answering a question with a level of measurement, and each row's (item, question) unit code."""
+    a = data.answers
+    mask = a.has_value() & a.asked([q.name for q in data.project.questions if q.level is not None])
+    _, unit = np.unique(a.item[mask] * max(len(a.questions), 1) + a.question[mask], return_inverse=True)
+    return mask, unit
+
+
+def _agreement_with_majority(data: StatsData) -> dict[str, list[int]]:
+    """annotator -> [answers equal to the strict majority of the other annotators, answers compared]: per
+    (item, question) the counts of each value, minus the annotator's own answer, give the others' tally."""
+    a = data.answers
+    mask, unit = _level_units(data)
+    if not mask.any():
+        return {}
+    _, value = np.unique(a.value[mask], return_inverse=True)
+    person = a.person[mask]
+    counts = np.zeros((int(unit.max()) + 1, int(value.max()) + 1), dtype=np.int64)
+    np.add.at(counts, (unit, value), 1)
+    others = counts[unit]
+    others[np.arange(len(unit)), value] -= 1
+    top = others.max(axis=1)
+    strict = (others == top[:, None]).sum(axis=1) == 1
+    usable = strict & (others.sum(axis=1) >= 2)  # a majority of others needs at least two others
+    matched = usable & (others.argmax(axis=1) == value)
+    compared_by = np.bincount(person[usable], minlength=len(a.people))
+    matched_by = np.bincount(person[matched], minlength=len(a.people))
+    return {a.people[n]: [int(matched_by[n]), int(compared_by[n])] for n in np.unique(person).tolist()}
+
+
+def annotator_stats(data: StatsData) -> list[AnnotatorStats]:
+    a = data.answers
+    ratings_of = np.bincount(a.person, minlength=len(a.people))
+    agree = _agreement_with_majority(data)
+    out = []
+    for person in sorted(data.statuses):
+        counts = data.statuses[person]
+        timed = data.timed.get(person, [])
+        spent = sum(timed)
+        matched, compared = agree.get(person, [0, 0])
+        out.append(AnnotatorStats(
+            annotator=person, assigned=sum(counts.values()), done=counts.get("done", 0),
+            skipped=counts.get("skipped", 0), flagged=counts.get("flagged", 0),
+            ratings=int(ratings_of[a.people.index(person)]) if person in a.people else 0,
+            median_seconds=statistics.median(timed) if timed else None,
+            items_per_hour=len(timed) * 3600.0 / spent if spent else None,
+            agreement_with_majority=matched / compared if compared else None, compared=compared))
+    return out
+
+
+def _labels(data: StatsData, by: str) -> tuple[list[list[int]], list[str]]:
+    """Each item's responses as codes of who made them (model, prompt version or both), and the names."""
+    if by not in data._labels:
+        names: dict[str, int] = {}
+        codes = [[names.setdefault(response_label(r, by), len(names)) for r in responses]
+                 for responses in data.responses]
+        data._labels[by] = (codes, list(names))
+    return data._labels[by]
+
+
+def scores(data: StatsData, *, by: str = "column", rounds: int = leaderboard.ROUNDS) -> list[Score]:
     """Mean Likert score and thumbs-up share per model / prompt version, with bootstrap intervals."""
     if by not in BY:
         raise InvalidInput(f"Group scores by one of {', '.join(BY)}, not '{by}'.")
+    a = data.answers
+    numeric = np.array([float(v) if isinstance(v, (int, float)) else np.nan for v in a.values], dtype=float)
+    codes, names = _labels(data, by)
+    first = np.array([c[0] if c else -1 for c in codes], dtype=np.int64)
     out = []
     for question in data.project.questions:
         if question.kind not in ("likert", "thumbs"):
             continue
-        groups: dict[str, list[float]] = defaultdict(list)
-        for r in data.ratings:
-            if r.question == question.name and isinstance(r.value, (int, float)):
-                item = data.items[r.item_id]
-                groups[response_label(item.responses[0], by)].append(float(r.value))
-        for n, (group, values) in enumerate(sorted(groups.items())):
-            out.append(Score(question.name, group, leaderboard.bootstrap_mean(values, rounds=rounds, seed=n)))
+        mask = a.asked([question.name])
+        mask &= ~np.isnan(numeric[a.value]) if len(a.values) else mask
+        group, value = first[a.row[mask]], numeric[a.value[mask]]
+        present = sorted((names[g], g) for g in np.unique(group).tolist())
+        for n, (label, code) in enumerate(present):
+            out.append(Score(question.name, label,
+                             leaderboard.bootstrap_mean(value[group == code], rounds=rounds, seed=n)))
     return out
 
 
-def votes(data: Loaded, *, question: str | None = None, by: str = "column") -> list[leaderboard.Vote]:
+def votes(data: StatsData, *, by: str = "column") -> leaderboard.VoteArrays:
     """Pairwise answers (and rankings, as every pair they order) as votes between response labels, oldest first."""
-    asked = {q.name: q for q in data.project.questions if q.kind in ("pairwise", "ranking")}
-    if question is not None and question not in asked:
-        raise InvalidInput(f"'{question}' is not a pairwise or ranking question of project '{data.project.name}'.")
-    out = []
-    labels_of: dict[int, list[str]] = {}
-    for r in data.ratings:
-        if r.question not in asked or (question and r.question != question) or r.value is None:
-            continue
-        labels = labels_of.get(r.item_id)
-        if labels is None:
-            labels = labels_of[r.item_id] = [response_label(x, by) for x in data.items[r.item_id].responses]
-        if asked[r.question].kind == "pairwise":
-            winner = "tie" if r.value == TIE else "a" if r.value == "A" else "b"
-            out.append(leaderboard.Vote(labels[0], labels[1], winner))
-        else:
-            ranked = [SIDES.index(v) for v in r.value]
+    a = data.answers
+    kinds = {q.name: q.kind for q in data.project.questions if q.kind in ("pairwise", "ranking")}
+    codes, names = _labels(data, by)
+    answered = a.has_value()
+    pairwise = answered & a.asked([n for n, k in kinds.items() if k == "pairwise"])
+    outcome_of = np.array([2 if v == TIE else 0 if v == "A" else 1 for v in a.values], dtype=np.int64)
+    side = [np.array([c[n] if len(c) > n else -1 for c in codes], dtype=np.int64) for n in (0, 1)]
+    at = [np.flatnonzero(pairwise)]
+    left, right = [side[0][a.row[pairwise]]], [side[1][a.row[pairwise]]]
+    outcome = [outcome_of[a.value[pairwise]]]
+    ranking = answered & a.asked([n for n, k in kinds.items() if k == "ranking"])
+    if ranking.any():  # each ranking orders every pair of its outputs: a few votes per answer
+        extra = [], [], [], []
+        for position, row, value in zip(np.flatnonzero(ranking).tolist(), a.row[ranking].tolist(),
+                                        a.value[ranking].tolist()):
+            ranked = [SIDES.index(v) for v in a.values[value]]
             for n, better in enumerate(ranked):
                 for worse in ranked[n + 1:]:
-                    out.append(leaderboard.Vote(labels[better], labels[worse], "a"))
-    return out
+                    for column, item in zip(extra, (position, codes[row][better], codes[row][worse], 0)):
+                        column.append(item)
+        for target, column in zip((at, left, right, outcome), extra):
+            target.append(np.array(column, dtype=np.int64))
+    order = np.argsort(np.concatenate(at), kind="stable")
+    return leaderboard.VoteArrays(names, np.concatenate(left)[order], np.concatenate(right)[order],
+                                  np.concatenate(outcome)[order])
+
+
+def _disagreement_count(data: StatsData) -> int:
+    """Items and questions where two or more answers differ (Likert: by two points or more)."""
+    a = data.answers
+    mask, unit = _level_units(data)
+    if not mask.any():
+        return 0
+    likert_names = [q.name for q in data.project.questions if q.kind == "likert"]
+    numeric = np.array([float(v) if isinstance(v, (int, float)) else np.nan for v in a.values], dtype=float)
+    size = int(unit.max()) + 1
+    count = np.bincount(unit, minlength=size)
+    likert = np.zeros(size, dtype=bool)
+    likert[unit[a.asked(likert_names)[mask]]] = True
+    value = np.where(likert[unit], numeric[a.value[mask]], a.value[mask].astype(float))
+    low, high = np.full(size, np.inf), np.full(size, -np.inf)
+    np.minimum.at(low, unit, value)
+    np.maximum.at(high, unit, value)
+    differ = np.where(likert, high - low >= 2, high != low)
+    return int((differ & (count >= 2)).sum())
 
 
 @dataclass(frozen=True)
@@ -314,19 +457,23 @@ class ProjectStats:
 def project_stats(store: Store, *, actor: Actor, project: str | int, by: str = "column",
                   rounds: int = leaderboard.ROUNDS) -> ProjectStats:
     """Everything the results view shows, for data scientists and viewers (viewers never see item texts)."""
-    data = load(store, actor=actor, project=project, with_times=False)
+    if by not in BY:
+        raise InvalidInput(f"Group scores by one of {', '.join(BY)}, not '{by}'.")
+    with store.read() as session:
+        row = _find(session, project)
+        _check_results_reader(session, actor, row)
+        data = _stats_data(session, row)
     return stats_of(data, by=by, rounds=rounds)
 
 
-def stats_of(data: Loaded, *, by: str = "column", rounds: int = leaderboard.ROUNDS) -> ProjectStats:
+def stats_of(data: StatsData, *, by: str = "column", rounds: int = leaderboard.ROUNDS) -> ProjectStats:
     all_votes = votes(data, by=by)
-    pending = {a.item_id for a in data.assignments if a.status != "done"}
     return ProjectStats(
-        project=data.project, items=len(data.items), ratings=len(data.ratings),
-        done_items=len(set(data.items) - pending), agreement=question_agreement(data),
+        project=data.project, items=len(data.item_ids), ratings=len(data.answers.item),
+        done_items=len(data.item_ids) - data.pending_items, agreement=question_agreement(data),
         annotators=annotator_stats(data), scores=scores(data, by=by, rounds=rounds),
         win_rates=leaderboard.win_rates(all_votes), leaderboard=leaderboard.leaderboard(all_votes, rounds=rounds),
-        by=by, disagreements=len(disagreements_of(data)))
+        by=by, disagreements=_disagreement_count(data))
 
 
 # --- review -----------------------------------------------------------------------------------------------
