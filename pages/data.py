@@ -96,9 +96,9 @@ with profile_tab, errors.shown_to_user():
                 profile_view.mapping_result(formats.check_format(frame, asked[0], asked[1]))
 
 with rows_tab, errors.shown_to_user():
-    frame = versions.load_frame(store, actor=actor, version=version)
-    st.dataframe(frame.head(1000), width="stretch", height=420)
-    st.caption(f"The first {min(1000, len(frame)):,} of {len(frame):,} rows.")
+    # Only the first row groups of the file are read (and cached), however large the version.
+    st.dataframe(data_view.head(store, actor, version, 1000), width="stretch", height=420)
+    st.caption(f"The first {min(1000, version.rows):,} of {version.rows:,} rows.")
 
 with lineage_tab, errors.shown_to_user():
     charts.lineage_graph(versions.lineage(store, actor=actor, ref=version.ref).to_dict())

@@ -13,7 +13,7 @@ from core.models import registry  # noqa: E402
 from core.prompts import templates  # noqa: E402
 from core.prompts.render import check_template, render_messages  # noqa: E402
 from workbench import services  # noqa: E402
-from workbench.ui import errors, prompts_view  # noqa: E402
+from workbench.ui import data_view, errors, prompts_view  # noqa: E402
 from workbench.ui.text import inert  # noqa: E402
 
 store = services.store()
@@ -104,13 +104,14 @@ with edit_tab:
                 picked = datasets.get_version(store, actor=actor, ref=ref)
                 row = r_col.number_input("Row", min_value=1, max_value=max(picked.rows, 1), value=1,
                                          key="prompts.preview_row")
-                frame = datasets.load_frame(store, actor=actor, version=picked)
-                columns = list(frame.columns)
+                # One row, read from the row group holding it (and cached), not the whole dataset.
+                cells = data_view.row(store, actor, picked, int(row) - 1)
+                columns = [c["name"] for c in picked.columns]
                 mapping, kinds = {}, {}
                 for name in variables:
                     mapping[name] = st.selectbox(f"{name} ←", columns, key=f"prompts.map.{ref}.{name}",
                                                  index=prompts_view.default_column(columns, name))
-                    values[name], kinds[name] = prompts_view.template_value(frame.iloc[int(row) - 1][mapping[name]])
+                    values[name], kinds[name] = prompts_view.template_value(cells[mapping[name]])
                 for note in prompts_view.variable_notes(mapping, kinds):
                     st.warning(inert(note))
         chat_models = [m.name for m in registry.list_models(store, actor=actor, task="chat")]

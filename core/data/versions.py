@@ -110,9 +110,14 @@ def object_path(datasets_dir: Path, sha256: str) -> Path:
     return datasets_dir / "objects" / sha256[:2] / f"{sha256}.parquet"
 
 
+# Rows per Parquet row group: reading one row (read_row) decodes one group, not the file. A frame up to this size
+# is one group, byte for byte the file it was before the groups were bounded (so its hash, its id, is unchanged).
+ROW_GROUP_ROWS = 65_536
+
+
 def frame_to_parquet_bytes(frame: pd.DataFrame) -> bytes:
     buffer = io.BytesIO()
-    frame.reset_index(drop=True).to_parquet(buffer, index=False, compression="zstd")
+    frame.reset_index(drop=True).to_parquet(buffer, index=False, compression="zstd", row_group_size=ROW_GROUP_ROWS)
     return buffer.getvalue()
 
 
@@ -131,19 +136,39 @@ def describe_columns(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [{"name": str(name), "dtype": str(dtype)} for name, dtype in frame.dtypes.items()]
 
 
-def _info(session: Session, dataset: Dataset, row: DatasetVersion) -> VersionInfo:
-    parents = session.exec(
-        select(Dataset.name, DatasetVersion.version)
-        .join(DatasetVersion, DatasetVersion.dataset_id == Dataset.id)
-        .join(DatasetVersionParent, DatasetVersionParent.parent_id == DatasetVersion.id)
-        .where(DatasetVersionParent.child_id == row.id)
-    ).all()
+def _parents_of(session: Session, version_ids: list[int]) -> dict[int, list[str]]:
+    """Parent refs per child version id, for many versions in one query."""
+    if not version_ids:
+        return {}
+    found: dict[int, list[str]] = {}
+    for child_id, name, number in session.exec(
+        select(DatasetVersionParent.child_id, Dataset.name, DatasetVersion.version)
+        .join(DatasetVersion, DatasetVersionParent.parent_id == DatasetVersion.id)
+        .join(Dataset, DatasetVersion.dataset_id == Dataset.id)
+        .where(col(DatasetVersionParent.child_id).in_(version_ids))
+        .order_by(DatasetVersionParent.child_id, DatasetVersionParent.parent_id)
+    ):
+        found.setdefault(child_id, []).append(f"{name}@{number}")
+    return found
+
+
+def _make_info(name: str, row: DatasetVersion, parents: list[str]) -> VersionInfo:
     return VersionInfo(
-        dataset=dataset.name, version=row.version, id=row.id, sha256=row.sha256, rows=row.rows,
+        dataset=name, version=row.version, id=row.id, sha256=row.sha256, rows=row.rows,
         columns=list(row.columns), size_bytes=row.size_bytes, transformation=row.transformation, source=row.source,
         source_sha256=row.source_sha256, params=dict(row.params or {}), stats=dict(row.stats or {}),
-        created_at=row.created_at, created_by=row.created_by, parents=[f"{n}@{v}" for n, v in parents],
+        created_at=row.created_at, created_by=row.created_by, parents=parents,
     )
+
+
+def _infos(session: Session, named_rows: list[tuple[str, DatasetVersion]]) -> list[VersionInfo]:
+    """VersionInfo for many (dataset name, version row) pairs: their parents come in one query."""
+    parents = _parents_of(session, [row.id for _, row in named_rows])
+    return [_make_info(name, row, parents.get(row.id, [])) for name, row in named_rows]
+
+
+def _info(session: Session, dataset: Dataset, row: DatasetVersion) -> VersionInfo:
+    return _infos(session, [(dataset.name, row)])[0]
 
 
 def save_version(
@@ -215,6 +240,52 @@ def load_frame(store: Store, *, actor: Actor, version: VersionInfo) -> pd.DataFr
     return pd.read_parquet(path)
 
 
+def _object_file(store: Store, actor: Actor, version: VersionInfo):
+    """The version's Parquet file opened for reading parts of it (row groups), for roles that may see rows."""
+    import pyarrow.parquet as pq
+
+    require(actor, Permission.VIEW_DATA_ROWS)
+    path = object_path(store.settings.datasets_dir, version.sha256)
+    if not path.exists():
+        raise NotFound(f"The file of {version.ref} is missing from the workbench home ({path}).")
+    return pq.ParquetFile(path)
+
+
+def read_head(store: Store, *, actor: Actor, version: VersionInfo, rows: int = 1000) -> pd.DataFrame:
+    """The first `rows` rows of a version, read from the first row groups only (a page shows them without
+    loading a million-row file)."""
+    import pyarrow as pa
+
+    if rows < 0:
+        raise InvalidInput("The number of rows must not be negative.")
+    parquet = _object_file(store, actor, version)
+    batches, taken = [], 0
+    if rows:
+        for batch in parquet.iter_batches(batch_size=min(rows, 65_536)):
+            batches.append(batch.slice(0, rows - taken))
+            taken += batches[-1].num_rows
+            if taken >= rows:
+                break
+    table = pa.Table.from_batches(batches, schema=parquet.schema_arrow) if batches else \
+        parquet.schema_arrow.empty_table()
+    return table.to_pandas()
+
+
+def read_row(store: Store, *, actor: Actor, version: VersionInfo, index: int) -> dict[str, Any]:
+    """Row `index` (from 0) of a version as {column: value}, read from the one row group that holds it."""
+    parquet = _object_file(store, actor, version)
+    total = parquet.metadata.num_rows
+    if not 0 <= index < total:
+        raise InvalidInput(f"{version.ref} has {total:,} rows; there is no row {index + 1:,}.")
+    start = 0
+    for group in range(parquet.num_row_groups):
+        size = parquet.metadata.row_group(group).num_rows
+        if index < start + size:
+            return parquet.read_row_group(group).slice(index - start, 1).to_pandas().iloc[0].to_dict()
+        start += size
+    raise NotFound(f"Row {index + 1:,} of {version.ref} is missing from its file.")  # metadata and groups disagree
+
+
 def _require_metadata(actor: Actor) -> None:
     """Names, sizes and lineage of datasets: for those who see rows and for managers' dashboards."""
     if not actor.can(Permission.VIEW_DATA_ROWS):
@@ -222,21 +293,34 @@ def _require_metadata(actor: Actor) -> None:
 
 
 def list_datasets(store: Store, *, actor: Actor) -> list[DatasetInfo]:
+    """Every dataset with its version count and latest version: a fixed number of queries, however many."""
     _require_metadata(actor)
     with store.read() as session:
-        result = []
-        for dataset in session.exec(select(Dataset).order_by(Dataset.name)):
-            versions = session.exec(select(DatasetVersion).where(DatasetVersion.dataset_id == dataset.id)
-                                    .order_by(col(DatasetVersion.version).desc())).all()
-            latest = _info(session, dataset, versions[0]) if versions else None
-            result.append(DatasetInfo(name=dataset.name, description=dataset.description, created_at=dataset.created_at,
-                                      created_by=dataset.created_by, versions=len(versions), latest=latest))
-        return result
+        datasets = session.exec(select(Dataset).order_by(Dataset.name)).all()
+        counts = dict(session.exec(select(DatasetVersion.dataset_id, func.count())
+                                   .group_by(DatasetVersion.dataset_id)).all())
+        newest = (select(DatasetVersion.dataset_id, func.max(DatasetVersion.version).label("version"))
+                  .group_by(DatasetVersion.dataset_id).subquery())
+        latest_rows = session.exec(select(DatasetVersion).join(
+            newest, (DatasetVersion.dataset_id == newest.c.dataset_id) & (DatasetVersion.version == newest.c.version))
+        ).all()
+        names = {d.id: d.name for d in datasets}
+        latest = {info.dataset: info for info in _infos(session, [(names[r.dataset_id], r) for r in latest_rows])}
+        return [DatasetInfo(name=d.name, description=d.description, created_at=d.created_at, created_by=d.created_by,
+                            versions=counts.get(d.id, 0), latest=latest.get(d.name)) for d in datasets]
 
 
 def list_versions(store: Store, *, actor: Actor, name: str) -> list[VersionInfo]:
-    latest = get_version(store, actor=actor, ref=name)
-    return [get_version(store, actor=actor, ref=f"{name}@{n}") for n in range(latest.version, 0, -1)]
+    """A dataset's versions, newest first (three queries, however many versions)."""
+    _require_metadata(actor)
+    name = parse_ref(name)[0]
+    with store.read() as session:
+        dataset = session.exec(select(Dataset).where(Dataset.name == name)).first()
+        if dataset is None:
+            raise NotFound(f"There is no dataset named '{name}'.", hint="`workbench data list` shows them.")
+        rows = session.exec(select(DatasetVersion).where(DatasetVersion.dataset_id == dataset.id)
+                            .order_by(col(DatasetVersion.version).desc())).all()
+        return _infos(session, [(dataset.name, row) for row in rows])
 
 
 @dataclass(frozen=True)
@@ -261,8 +345,7 @@ def lineage(store: Store, *, actor: Actor, ref: str) -> Lineage:
         refs = {row.id: (name, row) for name, row in session.exec(
             select(Dataset.name, DatasetVersion).join(DatasetVersion, DatasetVersion.dataset_id == Dataset.id))}
         edges = session.exec(select(DatasetVersionParent)).all()
-        datasets = {d.name: d for d in session.exec(select(Dataset))}
-        nodes_by_id = {vid: _info(session, datasets[name], row) for vid, (name, row) in refs.items()}
+        nodes_by_id = {info.id: info for info in _infos(session, list(refs.values()))}
     parents_of: dict[int, list[int]] = {}
     children_of: dict[int, list[int]] = {}
     for edge in edges:

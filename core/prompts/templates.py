@@ -101,8 +101,12 @@ def _labels_by_version(session: Session, template_id: int) -> dict[int, list[str
     return {k: sorted(v) for k, v in found.items()}
 
 
-def _info(session: Session, template: PromptTemplate, row: PromptVersion) -> PromptVersionInfo:
-    labels = _labels_by_version(session, template.id).get(row.id, [])
+def _info(session: Session, template: PromptTemplate, row: PromptVersion,
+          labels_by_version: dict[int, list[str]] | None = None) -> PromptVersionInfo:
+    """`labels_by_version` (from _labels_by_version) spares a query per version when listing many."""
+    if labels_by_version is None:
+        labels_by_version = _labels_by_version(session, template.id)
+    labels = labels_by_version.get(row.id, [])
     return PromptVersionInfo(template=template.name, version=row.version, body=row.body, system=row.system,
                              variables=list(row.variables or []), labels=labels, note=row.note,
                              created_at=row.created_at, created_by=row.created_by)
@@ -185,7 +189,8 @@ def list_versions(store: Store, *, actor: Actor, name: str) -> list[PromptVersio
         template = _template(session, validate_template_name(name))
         rows = session.exec(select(PromptVersion).where(PromptVersion.template_id == template.id)
                             .order_by(PromptVersion.version.desc())).all()
-        return [_info(session, template, row) for row in rows]
+        labels = _labels_by_version(session, template.id)  # one query for every version's labels
+        return [_info(session, template, row, labels) for row in rows]
 
 
 def list_templates(store: Store, *, actor: Actor) -> list[TemplateInfo]:

@@ -1,5 +1,6 @@
 """Pieces of the Data page: the upload's default name, outcome messages shown after a rerun, version captions,
-the lineage table and the tokenizer picker's choices."""
+the lineage table, the tokenizer picker's choices, and the cached reads of a version's first rows or one row
+(the Prompts page previews a row through them too)."""
 from __future__ import annotations
 
 import re
@@ -7,8 +8,9 @@ from pathlib import Path, PurePath
 
 import streamlit as st
 
-from core.data import pii
+from core.data import pii, versions
 from core.data.versions import DatasetInfo, VersionInfo
+from core.governance.roles import Actor
 from core.models.files import TOKENIZER_FILES
 from core.models.registry import ModelInfo
 from workbench.ui import tables
@@ -17,6 +19,31 @@ from workbench.ui.text import inert
 FLASH_KEY = "data.flash"
 GOTO_KEY = "data.goto"
 _NAME_FOR_KEY = "data.import_name_for"  # the uploaded file whose derived name the name box was last given
+# A version's rows never change (the file is named by its hash), so a short cache only spares the reruns of one
+# visit a re-read; it is keyed by the user too, so a role that may not read rows never gets them from it.
+CACHE_TTL_S = 120
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False, max_entries=8)
+def _head(_store, _actor: Actor, actor_key: tuple, home: str, _version: VersionInfo, sha256: str, rows: int):
+    return versions.read_head(_store, actor=_actor, version=_version, rows=rows)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False, max_entries=64)
+def _row(_store, _actor: Actor, actor_key: tuple, home: str, _version: VersionInfo, sha256: str, index: int):
+    return versions.read_row(_store, actor=_actor, version=_version, index=index)
+
+
+def head(store, actor: Actor, version: VersionInfo, rows: int = 1000):
+    """The version's first `rows` rows (core.data.versions.read_head), cached for a couple of minutes."""
+    return _head(store, actor, (actor.name, actor.role.value), str(store.settings.home), version, version.sha256,
+                 rows)
+
+
+def row(store, actor: Actor, version: VersionInfo, index: int) -> dict:
+    """Row `index` (from 0) of the version as {column: value} (core.data.versions.read_row), cached likewise."""
+    return _row(store, actor, (actor.name, actor.role.value), str(store.settings.home), version, version.sha256,
+                index)
 
 
 def dataset_name_for(file_name: str) -> str:

@@ -21,7 +21,7 @@ from core.finetune.config import FIELDS, PRESET_HELP, PRESETS, FinetuneConfig, l
 from core.finetune.progress import config_diff, eta_seconds, metric_series  # noqa: F401 - the page shows the diff
 from core.jobs.queue import ACTIVE, CANCELLED, FAILED, INTERRUPTED, QUEUED, RUNNING, SUCCEEDED, JobInfo
 from core.storage.tables import utcnow
-from workbench.ui import errors, tables
+from workbench.ui import errors, forms, tables
 from workbench.ui.text import inert
 
 FIELD_PREFIX = "finetune.field."
@@ -106,31 +106,18 @@ def _float_step(default: float) -> float:
 
 
 def _field_input(name: str, *, models: list[str], refs: list[str], qlora_possible: bool) -> Any:
+    """The kit's widget for a FinetuneConfig field (workbench/ui/forms.py: bounds, choices and help from the
+    field's metadata); the page adds the choices known at run time and the QLoRA note."""
     f = FIELDS[name]
-    meta = f.metadata
-    label, key, help_text = label_of(name), key_of(name), meta["help"]
-    if name == "base_model":
-        return st.selectbox(label, models, key=key, help=help_text)
-    if name == "dataset":
-        return st.selectbox(label, refs, key=key, help=help_text)
-    if name == "eval_dataset":
-        return st.selectbox(label, ["", *refs], key=key, help=help_text,
-                            format_func=lambda ref: ref or "None: hold out a share of the training data")
-    if meta.get("choices"):
-        return st.selectbox(label, list(meta["choices"]), key=key, help=help_text)
-    if f.type == "bool":
-        disabled = name == "qlora" and not qlora_possible
-        value = st.checkbox(label, key=key, help=help_text, disabled=disabled)
-        if disabled:
-            st.caption("QLoRA needs a CUDA GPU and this machine has none.")
-        return value
-    if f.type == "int":
-        return st.number_input(label, min_value=int(meta["min"]), max_value=int(meta["max"]), step=1, key=key,
-                               help=help_text)
-    if f.type == "float":
-        return st.number_input(label, min_value=float(meta["min"]), max_value=float(meta["max"]),
-                               step=_float_step(f.default), format="%g", key=key, help=help_text)
-    return st.text_input(label, key=key, help=help_text)
+    disabled = name == "qlora" and not qlora_possible
+    value = forms.field_input(
+        f, key=key_of(name), label=label_of(name),
+        options={"base_model": models, "dataset": refs, "eval_dataset": ["", *refs]}.get(name),
+        format_func=(lambda ref: ref or "None: hold out a share of the training data") if name == "eval_dataset" else None,
+        disabled=disabled, step=_float_step(f.default) if f.type == "float" else None)
+    if disabled:
+        st.caption("QLoRA needs a CUDA GPU and this machine has none.")
+    return value
 
 
 def config_form(*, models: list[str], refs: list[str], qlora_possible: bool) -> dict[str, Any]:

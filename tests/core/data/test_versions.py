@@ -91,3 +91,72 @@ def test_bad_references_are_one_sentence(store, ref, error, message):
 def test_bad_dataset_names_are_refused(store, name):
     with pytest.raises(InvalidInput, match="not a valid dataset name"):
         versions.save_version(store, actor=SYSTEM, name=name, frame=_frame(), transformation="import", source="f")
+
+
+@pytest.fixture
+def grouped(store, monkeypatch):
+    """A 1,000-row version written in row groups of 128 rows, as a large version is (65,536 rows a group)."""
+    monkeypatch.setattr(versions, "ROW_GROUP_ROWS", 128)
+    frame = pd.DataFrame({"n": range(1000), "text": [f"row {i}" for i in range(1000)],
+                          "tags": [[f"t{i}", "x"] for i in range(1000)]})
+    version, _ = versions.save_version(store, actor=SYSTEM, name="big", frame=frame, transformation="import",
+                                       source="big.parquet")
+    return version, frame
+
+
+def test_the_head_and_one_row_are_read_from_their_row_groups(store, grouped):
+    import pyarrow.parquet as pq
+
+    version, frame = grouped
+    path = versions.object_path(store.settings.datasets_dir, version.sha256)
+    assert pq.ParquetFile(path).num_row_groups == 8
+    for rows in (0, 5, 128, 300, 1000, 5000):
+        head = versions.read_head(store, actor=SYSTEM, version=version, rows=rows)
+        assert list(head.columns) == ["n", "text", "tags"]
+        pd.testing.assert_frame_equal(head.drop(columns="tags"), frame.head(rows).drop(columns="tags"))
+        assert [list(t) for t in head["tags"]] == frame["tags"].head(rows).tolist()
+    for index in (0, 127, 128, 555, 999):
+        row = versions.read_row(store, actor=SYSTEM, version=version, index=index)
+        assert row["n"] == index and row["text"] == f"row {index}" and list(row["tags"]) == [f"t{index}", "x"]
+
+
+def test_row_reads_refuse_rows_that_do_not_exist_and_roles_that_may_not_see_rows(store, grouped):
+    version, _ = grouped
+    for index in (-1, 1000):
+        with pytest.raises(InvalidInput, match="has 1,000 rows"):
+            versions.read_row(store, actor=SYSTEM, version=version, index=index)
+    viewer = Actor("vic", Role.VIEWER)
+    with pytest.raises(PermissionDenied):
+        versions.read_head(store, actor=viewer, version=version)
+    with pytest.raises(PermissionDenied):
+        versions.read_row(store, actor=viewer, version=version, index=0)
+
+
+def test_listings_take_the_same_few_queries_for_one_dataset_or_many(store):
+    from sqlalchemy import event
+
+    def queries(call) -> int:
+        seen = []
+        listener = lambda *args: seen.append(args[2])  # noqa: E731 - the statement
+        event.listen(store.engine, "before_cursor_execute", listener)
+        try:
+            call()
+        finally:
+            event.remove(store.engine, "before_cursor_execute", listener)
+        return len(seen)
+
+    versions.save_version(store, actor=SYSTEM, name="a", frame=_frame(), transformation="import", source="x")
+    one = queries(lambda: versions.list_datasets(store, actor=SYSTEM))
+    one_version = queries(lambda: versions.list_versions(store, actor=SYSTEM, name="a"))
+    parent = versions.get_version(store, actor=SYSTEM, ref="a")
+    for n in range(1, 6):
+        versions.save_version(store, actor=SYSTEM, name=f"d{n}", frame=_frame(offset=n), transformation="import",
+                              source="x")
+        versions.save_version(store, actor=SYSTEM, name="a", frame=_frame(offset=10 * n), transformation="filter",
+                              source="x", parents=[parent])
+    assert queries(lambda: versions.list_datasets(store, actor=SYSTEM)) == one
+    assert queries(lambda: versions.list_versions(store, actor=SYSTEM, name="a")) == one_version
+    listed = versions.list_datasets(store, actor=SYSTEM)
+    assert [(d.name, d.versions, d.latest.ref, d.latest.parents) for d in listed][:2] == \
+        [("a", 6, "a@6", ["a@1"]), ("d1", 1, "d1@1", [])]
+    assert [v.ref for v in versions.list_versions(store, actor=SYSTEM, name="a")] == [f"a@{n}" for n in range(6, 0, -1)]
