@@ -525,6 +525,7 @@ class AnnotationAssignment(SQLModel, table=True):
     __table_args__ = (
         Index("ix_annotationassignment_item_annotator", "item_id", "annotator", unique=True),
         Index("ix_annotationassignment_queue", "project_id", "annotator", "status", "position"),
+        Index("ix_annotationassignment_done", "project_id", "annotator", "done_at"),  # streak, pace (0015)
     )
 
     id: int | None = Field(default=None, primary_key=True)
