@@ -39,7 +39,7 @@ with tabs[0]:
                                   format_func={"column": "Model and prompt", "model": "Model",
                                                "prompt_version": "Prompt version"}.get) or "column"
         with errors.shown_to_user():
-            feedback_view.results_view(results.project_stats(store, actor=actor, project=name, by=by))
+            feedback_view.results_view(feedback_view.cached_stats(store, actor, name, by))
 
 if manage:
     chosen = next((p for p in found if p.name == st.session_state.get("feedback.project")), found[0] if found else None)

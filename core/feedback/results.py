@@ -466,6 +466,26 @@ def project_stats(store: Store, *, actor: Actor, project: str | int, by: str = "
     return stats_of(data, by=by, rounds=rounds)
 
 
+def stats_key(store: Store, *, actor: Actor, project: str | int) -> tuple:
+    """What a project's statistics depend on, read from indexes alone (how many ratings and their latest change,
+    reviews, each annotator's queue counts), so a page recomputes them when something changed, not on every rerun.
+    Time spent on items that changes without any of these (an unchanged answer submitted again) is not in it."""
+    from sqlalchemy import func
+
+    with store.read() as session:
+        row = _find(session, project)
+        _check_results_reader(session, actor, row)
+        count = session.execute(select(func.count()).select_from(Rating).where(Rating.project_id == row.id)).scalar()
+        latest = session.execute(select(func.max(Rating.updated_at)).where(Rating.project_id == row.id)).scalar()
+        reviews = tuple(session.execute(select(func.count(), func.max(AnnotationReview.at))
+                                        .where(AnnotationReview.project_id == row.id)).one())
+        queue = AnnotationAssignment
+        queues = tuple(tuple(r) for r in session.execute(
+            select(queue.annotator, queue.status, func.count()).where(queue.project_id == row.id)
+            .group_by(queue.annotator, queue.status).order_by(queue.annotator, queue.status)))
+        return (row.id, row.status, count, latest, reviews, queues)
+
+
 def stats_of(data: StatsData, *, by: str = "column", rounds: int = leaderboard.ROUNDS) -> ProjectStats:
     all_votes = votes(data, by=by)
     return ProjectStats(

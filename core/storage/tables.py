@@ -546,6 +546,7 @@ class Rating(SQLModel, table=True):
     __table_args__ = (
         Index("ix_rating_item_annotator_question", "item_id", "annotator", "question", unique=True),
         Index("ix_rating_project_question", "project_id", "question"),
+        Index("ix_rating_project_updated", "project_id", "updated_at"),  # results' change key, time order (0015)
     )
 
     id: int | None = Field(default=None, primary_key=True)

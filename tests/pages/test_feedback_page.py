@@ -49,3 +49,20 @@ def test_a_data_scientist_makes_a_project_from_two_models_answering_now(store, p
     assert project.source_kind == "generated" and project.source_params["job_id"] == job_id
     assert project.source_params["models"] == [first, second]
     assert len(ratings.queue(store, actor=people["annotator"].as_actor(), project="live-duel")) == 3
+
+
+def test_the_results_are_computed_again_only_after_a_change(store, people):
+    from tests.core.feedback.conftest import pairwise_project
+
+    pairwise_project(store, people["data_scientist"].as_actor(), per_item=1, annotators=("ann",))
+    app = _open(store, "vic")
+    assert not app.exception and not app.error, _texts(app)
+    first = app.session_state["feedback.stats"]
+    app.run()
+    assert app.session_state["feedback.stats"] is first  # a rerun without a new rating reuses the figures
+    ann = people["annotator"].as_actor()
+    item = ratings.queue(store, actor=ann, project="duel")[0]
+    ratings.submit(store, actor=ann, project="duel", item_id=item.item_id, answers={"better": "A"})
+    app.run()
+    assert app.session_state["feedback.stats"] is not first
+    assert "1" in [m.value for m in app.metric if m.label == "Ratings"]

@@ -335,6 +335,24 @@ def _num(value, digits: int = 2):
     return None if value is None else round(float(value), digits)
 
 
+STATS_MAX_AGE_S = 60.0
+
+
+def cached_stats(store, actor: Actor, project: str, by: str) -> results.ProjectStats:
+    """The project's statistics, computed again only when its ratings, reviews or queues changed (a cheap key
+    read on each rerun): clicking in the Review, Export or New project tab no longer recomputes 1,000 bootstrap
+    rounds over every rating. Kept per session, as each user may see other projects; at most a minute old (time
+spent on items can change without a new rating)."""
+    import time
+
+    key = (project, by, results.stats_key(store, actor=actor, project=project))
+    cached = st.session_state.get("feedback.stats")
+    if cached is None or cached[0] != key or time.monotonic() - cached[2] > STATS_MAX_AGE_S:
+        cached = (key, results.project_stats(store, actor=actor, project=project, by=by), time.monotonic())
+        st.session_state["feedback.stats"] = cached
+    return cached[1]
+
+
 def results_view(stats: results.ProjectStats) -> None:
     from workbench.ui import charts
 

@@ -54,3 +54,47 @@ def test_scores_per_model_and_the_review_of_disagreements(store):
         results.disagreements(store, actor=team["vic"], project="scores")
     with pytest.raises(PermissionDenied):
         results.project_stats(store, actor=team["ann"], project="scores")
+
+
+def test_two_annotators_agreement_equals_the_reference_packages(store):
+    import krippendorff
+    import numpy as np
+    from sklearn.metrics import cohen_kappa_score
+
+    team = make_people(store, annotators=("ann", "bob"))
+    likert_project(store, team["dan"], per_item=2, annotators=("ann", "bob"))
+    given = {"ann": [5, 2, 4, 1], "bob": [4, 2, 4, 3]}
+    for name, scores in given.items():
+        who = Actor(name=name, role=Role.ANNOTATOR)
+        for item, score in zip(ratings.queue(store, actor=who, project="scores"), scores):
+            ratings.submit(store, actor=who, project="scores", item_id=item.item_id,
+                           answers={"helpfulness": score, "ok": "up" if score > 2 else "down"})
+    stats = results.project_stats(store, actor=team["dan"], project="scores", rounds=100)
+    helpful = stats.agreement["helpfulness"]
+    assert helpful.items == 4 and helpful.answers == 8 and helpful.percent_agreement == 0.5
+    assert helpful.cohen_kappa == pytest.approx(cohen_kappa_score(given["ann"], given["bob"], weights="linear"))
+    assert helpful.krippendorff_alpha == pytest.approx(krippendorff.alpha(
+        reliability_data=np.array([given["ann"], given["bob"]], dtype=float), level_of_measurement="ordinal"))
+    thumbs = [[s > 2 for s in given[n]] for n in ("ann", "bob")]
+    assert stats.agreement["ok"].cohen_kappa == pytest.approx(cohen_kappa_score(*thumbs))
+    assert stats.disagreements == 2  # the fourth item: 1 vs 3 (two points apart), and thumbs down vs up
+    assert {a.annotator: a.ratings for a in stats.annotators} == {"ann": 8, "bob": 8}
+
+
+def test_the_change_key_moves_with_ratings_reviews_and_queues_only(store):
+    team = make_people(store)
+    pairwise_project(store, team["dan"], per_item=2)
+    key = results.stats_key(store, actor=team["vic"], project="duel")
+    assert results.stats_key(store, actor=team["vic"], project="duel") == key
+    ann = team["ann"]
+    first, second = ratings.queue(store, actor=ann, project="duel")[:2]
+    ratings.submit(store, actor=ann, project="duel", item_id=first.item_id, answers={"better": "A"})
+    rated = results.stats_key(store, actor=team["vic"], project="duel")
+    assert rated != key
+    ratings.skip(store, actor=ann, project="duel", item_id=second.item_id)
+    skipped = results.stats_key(store, actor=team["vic"], project="duel")
+    assert skipped != rated
+    results.settle(store, actor=team["dan"], project="duel", item_id=first.item_id, question="better", value="B")
+    assert results.stats_key(store, actor=team["vic"], project="duel") != skipped
+    with pytest.raises(PermissionDenied):
+        results.stats_key(store, actor=ann, project="duel")
