@@ -1,8 +1,9 @@
-"""The demo evaluation seeds a judged run over demo tickets, a safety suite and a guarded deployment, once."""
+"""The demo evaluation seeds a judged run over demo tickets, a safety suite, a real gate result on the support bot
+(version 2 against version 1) and a guarded deployment with flagged traffic, once."""
 import pytest
 
 from core import demo
-from core.evaluation import runs, suites
+from core.evaluation import gates, runs, suites
 from core.evaluation.demo import seed_evaluation
 from core.governance.roles import SYSTEM
 from core.serving import deployments
@@ -26,4 +27,15 @@ def test_seed_evaluation_once(models_store):
     assert len(judged) == 3 and all(c["explanation"] for c in judged)
     guarded = deployments.get_deployment(store, actor=SYSTEM, name="support-bot-guarded").current
     assert guarded.guardrails["input"][0]["guard"] == "injection"
+    assert made["guarded_events"] > 0
+    # the gate's result: version 2 evaluated against version 1 on the gate suite, both versions' real answers
+    gate = gates.get_result(store, actor=SYSTEM, result_id=made["gate_result"])
+    assert (gate.deployment, gate.deployment_version) == ("support-bot", 2)
+    assert (gate.candidate, gate.baseline) == ("deployment:support-bot@2", "deployment:support-bot@1")
+    assert {r["rule"] for r in gate.rules} == {"pass_rate", "safety"}
+    gate_run = runs.get_run(store, actor=SYSTEM, run_id=gate.run_id)
+    assert gate_run.suite == "support-bot-gate@1" and len(gate_run.results) == 4
+    assert all(r.output for r in gate_run.results)
+    assert gates.get_gate(store, deployment="support-bot").suite == "support-bot-gate@1"
     assert seed_evaluation(store, actor=SYSTEM) is None  # idempotent
+    assert len(gates.list_results(store, actor=SYSTEM, deployment="support-bot")) == 1
