@@ -267,15 +267,13 @@ def compute_kpis(store: Store, *, actor: Actor, filters: KpiFilter = KpiFilter()
     # One source for the whole report, so its percentiles are all exact or all from sketches.
     used_rollups = source != "events" and rollups.plan(filters, by) is not None
 
-    # Distinct users are the one figure rollups cannot sum; count them (one scan) only when a KPI asked needs them.
+    # Distinct users come from the rollups' per-cell user sets (exact); they are read only when a KPI needs them.
     needs_users = any(name in ("users", "cost_per_user") for name in names)
-    users = rollups.users_by_view(store, filters=filters, by=by, every=every) if used_rollups and needs_users \
-        else {"overall": {}, "groups": {}, "series": {}}
 
     def views(view_by, view_every, keys):
         if used_rollups:
-            view = "series" if view_every else ("groups" if view_by else "overall")
-            return rollups.aggregate(store, filters=filters, by=view_by, every=view_every, users=users[view])
+            return rollups.aggregate(store, filters=filters, by=view_by, every=view_every,
+                                     users=None if needs_users else {})
         return aggregate(store, filters=filters, keys=keys)
 
     overall_rows = views(None, None, {})

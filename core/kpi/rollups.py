@@ -1,32 +1,37 @@
 """Hourly rollups of the event log, so dashboards sum a few thousand rows instead of scanning every event.
 
 One `KpiRollup` row holds one hour of events of one model x deployment x version x application, for all traffic
-(key "") and again per value of each business metadata key; day rows (the sum of a day's hour rows) serve periods
+(key "") and again per value of each business metadata key; day rows (the same for a whole day) serve periods
 made of whole days, hour rows any other whole-hour period (key "segment", value "claims"...): exact counts and
-sums, and latency / time-to-first-token as log-bucket sketches (bucket i holds values in (g^(i-1), g^i] with
-g = 1.02; a bucket is read back as 2 g^i / (g + 1), within 1% of every value in it), which merge by adding counts.
+sums, latency / time-to-first-token as log-bucket sketches (bucket i holds values in (g^(i-1), g^i] with
+g = 1.02; a bucket is read back as 2 g^i / (g + 1), within 1% of every value in it), which merge by adding counts,
+and the cell's distinct end users as a sorted set of user numbers (`KpiUser`), whose union over any cells gives
+distinct users exactly.
 
-`refresh` brings the rollups up to date: every hour that received events since the last refresh (by row id, so
-late and out-of-order events count) or whose feedback changed (the audited `event.feedback` actions) is recomputed
-from the events of that hour alone, inside one write transaction. An hour's rollup is therefore always exactly
-what a full recomputation gives (tests/core/kpi/test_rollups.py checks it after out-of-order and duplicate
-ingestion). `aggregate` answers a KPI query from rollups when its filters and split fit them (hour-aligned period;
-model, deployment, version, application and at most one metadata key); otherwise core.kpi.query scans events.
-Distinct end users cannot be summed across hours, so `users` is always counted exactly on the events.
+`refresh` brings the rollups up to date: every day with an hour that received events since the last refresh (by
+row id, so late and out-of-order events count) or whose feedback changed (the audited `event.feedback` actions) is
+recomputed from that day's events alone, with one read and numpy aggregation (no Python loop per event), inside
+one write transaction. A rollup is therefore always exactly what a full recomputation gives
+(tests/core/kpi/test_rollups.py checks it after out-of-order and duplicate ingestion). `aggregate` answers a KPI
+query from rollups when its filters and split fit them (hour-aligned period; model, deployment, version,
+application and at most one metadata key); otherwise core.kpi.query scans events.
 """
 from __future__ import annotations
 
+import json
 import math
+import operator
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import (String, cast, delete, distinct, func, insert, literal, literal_column, select, text,
-                        union_all)
+import numpy as np
+import pandas as pd
+from sqlalchemy import String, Text, case, cast, delete, distinct, func, insert, literal_column, select, text
 
 from core.kpi import registry
-from core.kpi.query import COLUMNS, KpiFilter, bucket_expression, conditions, field_expression
+from core.kpi.query import COLUMNS, KpiFilter
 from core.storage.db import Store
-from core.storage.tables import AuditEvent, InferenceEvent as E, KpiRollup as R, KpiRollupState
+from core.storage.tables import AuditEvent, InferenceEvent as E, KpiRollup as R, KpiRollupState, KpiUser
 
 GAMMA = 1.02
 _LOG_GAMMA = math.log(GAMMA)
@@ -34,7 +39,6 @@ DIMENSIONS = ("model", "deployment", "deployment_version", "application")
 SUMS = ("requests", "errors", "rate_limited", "tokens_in", "tokens_out", "cost", "cost_n", "feedback_count",
         "thumbs_up", "score_sum", "guard_incidents", "latency_n", "latency_sum", "ttft_n", "ttft_sum")
 METHOD = "sketch (each within 1% of the exact value)"
-_READ_CHUNK = 20_000
 _LOCK_KEY = 0x6B7069  # "kpi": the PostgreSQL advisory lock held while rollups are refreshed
 
 
@@ -119,108 +123,199 @@ def refresh(store: Store) -> int:
             for start in range(0, len(changed), 500):
                 hours.update(connection.execute(select(_hour_text(postgres)).distinct().where(
                     E.event_id.in_(changed[start:start + 500]))).scalars())
-        parsed = sorted(_parse_hour(h) for h in hours)
-        for begin, end in _ranges(parsed):
-            _recompute(connection, begin, end, postgres)
-        for begin, end in _ranges(sorted({h.replace(hour=0) for h in parsed}), step=timedelta(days=1)):
-            _recompute_days(connection, begin, end)
+        for day in sorted({_parse_hour(h).replace(hour=0) for h in hours}):
+            _recompute_day(connection, day, postgres)
         state.last_event_id, state.last_audit_id = last_id, last_audit
         state.refreshed_at = datetime.now(timezone.utc)
         session.add(state)
         return len(hours)
 
 
-def _ranges(starts: list[datetime], step: timedelta = timedelta(hours=1)) -> list[tuple[datetime, datetime]]:
-    ranges = []
-    for start in starts:
-        if ranges and ranges[-1][1] == start:
-            ranges[-1] = (ranges[-1][0], start + step)
-        else:
-            ranges.append((start, start + step))
-    return ranges
+def _insert_ignoring_duplicates(connection, table):
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(table)
 
 
-def _recompute_days(connection, begin: datetime, end: datetime) -> None:
-    """Day rows: the sum of the day's hour rows (sketches merged), read for periods made of whole days."""
-    connection.execute(delete(R).where(R.grain == "day", R.hour >= begin, R.hour < end))
-    cells: dict[tuple, dict] = {}
-    query = select(R).where(R.grain == "hour", R.hour >= begin, R.hour < end)
-    for row in connection.execute(query).mappings():
-        hour = row["hour"] if row["hour"].tzinfo else row["hour"].replace(tzinfo=timezone.utc)
-        key = (hour.replace(hour=0), row["model"], row["deployment"], row["deployment_version"], row["application"],
-               row["key"], row["value"])
-        cell = cells.get(key)
-        if cell is None:
-            cell = cells[key] = {name: 0 for name in SUMS}
-            cell["latency_sketch"], cell["ttft_sketch"] = defaultdict(int), defaultdict(int)
-        for name in SUMS:
-            cell[name] += row[name]
-        for name in ("latency_sketch", "ttft_sketch"):
-            for bucket_name, count in (row[name] or {}).items():
-                cell[name][bucket_name] += count
-    rows = []
-    for (day, model, deployment, version, application, key, value), cell in cells.items():
-        rows.append({**cell, "grain": "day", "hour": day, "model": model, "deployment": deployment,
-                     "deployment_version": version, "application": application, "key": key, "value": value,
-                     "latency_sketch": dict(cell["latency_sketch"]), "ttft_sketch": dict(cell["ttft_sketch"])})
+def _recompute_day(connection, day: datetime, postgres: bool) -> None:
+    """Every hour row and the day rows of one day, from that day's events, aggregated with numpy.
+
+    One read of the day's KPI columns (metadata as its JSON text, decoded once per distinct text; end users as
+    their numbers in `KpiUser`); then the rows of each hour and of the day, for all traffic and per metadata
+    value, are summed with bincount, the latency sketches counted per (cell, bucket) and the distinct end users
+    kept per cell as a sorted array of user numbers (so any set of cells gives exact distinct users by union).
+    """
+    end = day + timedelta(days=1)
+    connection.execute(delete(R).where(R.hour >= day, R.hour < end))
+    in_day = (E.time >= day, E.time < end)
+    connection.execute(_insert_ignoring_duplicates(connection, KpiUser).from_select(
+        ["user_id"], select(E.user_id).distinct().where(*in_day, E.user_id.is_not(None))
+    ).on_conflict_do_nothing(index_elements=["user_id"]))
+    query = (select(E.id, _hour_text(postgres), E.model, E.deployment, E.deployment_version, E.application,
+                    cast(E.meta, Text), KpiUser.id, E.status, E.tokens_in, E.tokens_out, E.cost, E.feedback_score,
+                    _flagged(), E.latency_s, E.ttft_s)
+             .select_from(E).outerjoin(KpiUser, KpiUser.user_id == E.user_id).where(*in_day))
+    rows = connection.execute(query).all()
+    if not rows:
+        return
+    columns = list(zip(*rows))
+    order = np.argsort(np.array(columns[0], dtype=np.int64), kind="stable")  # sums in id order: reproducible
+
+    def objects(index):
+        return np.array(columns[index], dtype=object)[order]
+
+    def numbers(index):
+        return np.array(columns[index], dtype=np.float64)[order]  # None -> nan
+
+    hours = objects(1)
+    dims = pd.DataFrame({"hour": hours, "model": objects(2), "deployment": objects(3),
+                         "deployment_version": objects(4), "application": objects(5)})
+    dims["deployment_version"] = pd.Series(objects(4), dtype="float64").fillna(-1).astype(np.int64)
+    for name in ("model", "deployment", "application"):
+        dims[name] = dims[name].fillna("")
+    event, pair, pairs = _explode(objects(6))
+    status = objects(8)
+    score = numbers(12)
+    latency, ttft = numbers(14), numbers(15)
+    users = np.array([-1 if u is None else u for u in columns[7]], dtype=np.int64)[order]
+    measures = {
+        "errors": (status == "error").astype(np.float64),
+        "rate_limited": (status == "rate_limited").astype(np.float64),
+        "tokens_in": np.nan_to_num(numbers(9)), "tokens_out": np.nan_to_num(numbers(10)),
+        "cost": np.nan_to_num(numbers(11)), "cost_n": (~np.isnan(numbers(11))).astype(np.float64),
+        "feedback_count": (~np.isnan(score)).astype(np.float64),
+        "thumbs_up": (score >= 0.5).astype(np.float64), "score_sum": np.nan_to_num(score),
+        "guard_incidents": numbers(13),
+        "latency_n": (~np.isnan(latency)).astype(np.float64), "latency_sum": np.nan_to_num(latency),
+        "ttft_n": (~np.isnan(ttft)).astype(np.float64), "ttft_sum": np.nan_to_num(ttft),
+    }
+    buckets = {"latency_sketch": _buckets(latency), "ttft_sketch": _buckets(ttft)}
+    hour_starts = {text: _parse_hour(text) for text in set(hours.tolist())}
+    plain = {name: dims[name].tolist() for name in ("model", "deployment", "deployment_version", "application")}
+    hour_list = hours.tolist()
+    out = []
+    for grain, group_columns in (("hour", ["hour", "model", "deployment", "deployment_version", "application"]),
+                                 ("day", ["model", "deployment", "deployment_version", "application"])):
+        base = dims.groupby(group_columns, sort=True, dropna=False).ngroup().to_numpy()
+        cells, first, inverse = np.unique(base[event] * len(pairs) + pair, return_index=True, return_inverse=True)
+        count = len(cells)
+        sums = {name: np.bincount(inverse, weights=values[event], minlength=count)
+                for name, values in measures.items()}
+        sums["requests"] = np.bincount(inverse, minlength=count).astype(np.float64)
+        sketches = {name: _cell_sketches(inverse, event, values, count) for name, values in buckets.items()}
+        user_sets = _cell_users(inverse, users[event], count)
+        sums = {name: (values.tolist() if name in ("cost", "score_sum", "latency_sum", "ttft_sum")
+                       else values.astype(np.int64).tolist()) for name, values in sums.items()}
+        sources = event[first].tolist()
+        cell_pairs = pair[first].tolist()
+        for cell, where_from in enumerate(sources):
+            key, value = pairs[cell_pairs[cell]]
+            row = {name: sums[name][cell] for name in SUMS}
+            row.update(grain=grain, hour=hour_starts[hour_list[where_from]] if grain == "hour" else day,
+                       model=plain["model"][where_from], deployment=plain["deployment"][where_from],
+                       deployment_version=plain["deployment_version"][where_from],
+                       application=plain["application"][where_from], key=key, value=value,
+                       latency_sketch=sketches["latency_sketch"][cell], ttft_sketch=sketches["ttft_sketch"][cell],
+                       users=user_sets[cell])
+            out.append(row)
+    _insert_rows(connection, out, postgres)
+
+
+_ROW_COLUMNS = ("grain", "hour", "model", "deployment", "deployment_version", "application", "key", "value",
+                *SUMS, "latency_sketch", "ttft_sketch", "users")
+
+
+def _insert_rows(connection, rows: list[dict], postgres: bool) -> None:
+    """Inserts rollup rows through the driver's executemany (sketches already JSON text), thousands at a time."""
+    if postgres:
+        marks = ["%s::json" if name.endswith("_sketch") else "%s" for name in _ROW_COLUMNS]
+    else:
+        marks = ["?"] * len(_ROW_COLUMNS)
+        for row in rows:  # SQLAlchemy's text form of SQLite DateTime values
+            row["hour"] = row["hour"].strftime("%Y-%m-%d %H:%M:%S.%f")
+    sql = (f"INSERT INTO kpirollup ({', '.join(chr(34) + c + chr(34) for c in _ROW_COLUMNS)}) "
+           f"VALUES ({', '.join(marks)})")
+    values = operator.itemgetter(*_ROW_COLUMNS)
     for start in range(0, len(rows), 5000):
-        connection.execute(insert(R), rows[start:start + 5000])
+        connection.exec_driver_sql(sql, [values(row) for row in rows[start:start + 5000]])
 
 
-def _recompute(connection, begin: datetime, end: datetime, postgres: bool) -> None:
-    connection.execute(delete(R).where(R.grain == "hour", R.hour >= begin, R.hour < end))
-    cells: dict[tuple, list] = {}
-    query = select(_hour_text(postgres), E.model, E.deployment, E.deployment_version, E.application, E.meta,
-                   E.status, E.tokens_in, E.tokens_out, E.cost, E.feedback_score, E.guard_flags, E.latency_s,
-                   E.ttft_s).where(E.time >= begin, E.time < end)
-    hours: dict[str, datetime] = {}
-    result = connection.execute(query, execution_options={"stream_results": True})
-    for rows in iter(lambda: result.fetchmany(_READ_CHUNK), []):
-        for (hour, model, deployment, version, application, meta, status, tokens_in, tokens_out, cost, score,
-             flags, latency, ttft) in rows:
-            base = (hours.get(hour) or hours.setdefault(hour, _parse_hour(hour)), model or "", deployment or "",
-                    -1 if version is None else version, application or "")
-            keys = [(*base, "", "")]
-            if isinstance(meta, dict):
-                keys += [(*base, str(k)[:128], v) for k, v in ((k, _meta_value(v)) for k, v in meta.items())
-                         if v is not None]
-            flagged = 1 if flags else 0
-            for key in keys:
-                cell = cells.get(key)
-                if cell is None:
-                    cell = cells[key] = [0] * len(SUMS) + [defaultdict(int), defaultdict(int)]
-                cell[0] += 1
-                cell[1] += status == "error"
-                cell[2] += status == "rate_limited"
-                cell[3] += tokens_in or 0
-                cell[4] += tokens_out or 0
-                if cost is not None:
-                    cell[5] += cost
-                    cell[6] += 1
-                if score is not None:
-                    cell[7] += 1
-                    cell[8] += score >= 0.5
-                    cell[9] += score
-                cell[10] += flagged
-                if latency is not None:
-                    cell[11] += 1
-                    cell[12] += latency
-                    cell[15][bucket(latency)] += 1
-                if ttft is not None:
-                    cell[13] += 1
-                    cell[14] += ttft
-                    cell[16][bucket(ttft)] += 1
-    rows = []
-    for (hour, model, deployment, version, application, key, value), cell in cells.items():
-        row = dict(zip(SUMS, cell[:len(SUMS)]))
-        row.update(grain="hour", hour=hour, model=model, deployment=deployment, deployment_version=version,
-                   application=application, key=key, value=value, latency_sketch=dict(cell[15]),
-                   ttft_sketch=dict(cell[16]))
-        row["cost"], row["score_sum"] = float(row["cost"]), float(row["score_sum"])
-        row["latency_sum"], row["ttft_sum"] = float(row["latency_sum"]), float(row["ttft_sum"])
-        rows.append(row)
-    for start in range(0, len(rows), 5000):
-        connection.execute(insert(R), rows[start:start + 5000])
+def _explode(meta_texts: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]]]:
+    """(event index, pair index) for every event once with the pair ("", "") (all traffic) and once per scalar
+    metadata key with its (key, value) pair; pairs[i] is the (key, value) of pair index i."""
+    codes, texts = pd.factorize(pd.Series(meta_texts, dtype=object), use_na_sentinel=True)
+    pairs: list[tuple[str, str]] = [("", "")]
+    index = {("", ""): 0}
+    per_text = []
+    for text in texts:
+        try:
+            meta = json.loads(text) if isinstance(text, str) else text
+        except ValueError:
+            meta = None
+        found = []
+        if isinstance(meta, dict):
+            for k, v in meta.items():
+                v = _meta_value(v)
+                if v is not None:
+                    found.append(index.setdefault((str(k)[:128], v), len(index)))
+        per_text.append(found)
+    pairs = sorted(index, key=index.get)
+    n = len(codes)
+    lengths = np.array([len(found) for found in per_text] + [0], dtype=np.int64)  # the last: no metadata
+    flat = np.array([p for found in per_text for p in found], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    codes = np.where(codes < 0, len(per_text), codes)
+    per_event = lengths[codes]
+    event = np.repeat(np.arange(n), per_event)
+    offsets = np.arange(len(event)) - np.repeat(np.cumsum(per_event) - per_event, per_event)
+    meta_pair = flat[np.repeat(starts[codes], per_event) + offsets] if len(event) else np.empty(0, np.int64)
+    return (np.concatenate([np.arange(n), event]), np.concatenate([np.zeros(n, np.int64), meta_pair]), pairs)
+
+
+_ZERO = 1 << 20  # the "z" bucket (values at or below zero) among the integer buckets
+
+
+def _buckets(values: np.ndarray) -> np.ndarray:
+    """The sketch bucket of each value (see `bucket`), _ZERO for values <= 0, -_ZERO - 1 where missing."""
+    out = np.full(len(values), -_ZERO - 1, dtype=np.int64)
+    present = ~np.isnan(values)
+    positive = present & (values > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out[positive] = np.ceil(np.log(values[positive]) / _LOG_GAMMA).astype(np.int64)
+    out[present & (values <= 0)] = _ZERO
+    return out
+
+
+def _cell_sketches(inverse: np.ndarray, event: np.ndarray, buckets: np.ndarray, count: int) -> list[str]:
+    """Each cell's sketch as JSON text ({"bucket": count, ...}, buckets in ascending order, "z" last)."""
+    rows = buckets[event]
+    present = rows > -_ZERO - 1
+    low = int(rows[present].min()) if present.any() else 0
+    width = _ZERO - low + 1
+    keys, counts = np.unique(inverse[present] * width + (rows[present] - low), return_counts=True)
+    cells, offsets = np.divmod(keys, width)
+    names, which = np.unique(offsets + low, return_inverse=True)
+    prefixes = ['"z":' if name == _ZERO else f'"{name}":' for name in names.tolist()]
+    parts = [prefixes[i] + str(n) for i, n in zip(which.tolist(), counts.tolist())]
+    bounds = np.searchsorted(cells, np.arange(count + 1)).tolist()
+    return ["{" + ",".join(parts[bounds[c]:bounds[c + 1]]) + "}" for c in range(count)]
+
+
+def _cell_users(inverse: np.ndarray, users: np.ndarray, count: int) -> list[bytes]:
+    present = users >= 0
+    width = int(users.max()) + 1 if present.any() else 1
+    keys = np.unique(inverse[present] * width + users[present])
+    cells, numbers = np.divmod(keys, width)
+    bounds = np.searchsorted(cells, np.arange(count + 1))
+    packed = numbers.astype("<u4")
+    return [packed[bounds[c]:bounds[c + 1]].tobytes() for c in range(count)]
+
+
+def _flagged():
+    text = cast(E.guard_flags, String)
+    return case((E.guard_flags.is_(None), 0), (text.in_(("null", "[]")), 0), else_=1)
 
 
 # --- reading --------------------------------------------------------------------------------------------------
@@ -276,7 +371,10 @@ def _unsentinel(name: str, value):
 
 def aggregate(store: Store, *, filters: KpiFilter, by: str | None, every: str | None,
               users: dict[tuple, int] | None = None) -> list[tuple[tuple, dict]] | None:
-    """Like core.kpi.query.aggregate for keys (period?, by?), from rollups; None when they cannot answer."""
+    """Like core.kpi.query.aggregate for keys (period?, by?), from rollups; None when they cannot answer.
+
+    Distinct end users come from the cells' user sets (exact) unless `users` gives them (an empty dict when no
+    KPI asked for them: the sets are then not read)."""
     planned = plan(filters, by)
     if planned is None:
         return None
@@ -322,25 +420,31 @@ def aggregate(store: Store, *, filters: KpiFilter, by: str | None, every: str | 
             values["score_sum"] = values["score_sum"] if values["feedback_count"] else None
             results[key] = values
         sketches: dict[tuple, list[dict]] = defaultdict(lambda: [defaultdict(int), defaultdict(int)])
-        for row in session.execute(select(*labelled, R.latency_sketch, R.ttft_sketch).where(*where)):
+        user_sets: dict[tuple, list[np.ndarray]] = defaultdict(list)
+        read = [R.latency_sketch, R.ttft_sketch] + ([R.users] if users is None else [])
+        for row in session.execute(select(*labelled, *read).where(*where)):
             key = tuple(row[:len(keys)])
             merged = sketches[key]
-            for index, sketch in enumerate(row[len(keys):]):
-                for name, count in (sketch or {}).items():
+            for index in (0, 1):
+                for name, count in (row[len(keys) + index] or {}).items():
                     merged[index][name] += count
+            if users is None and row[-1]:
+                user_sets[key].append(np.frombuffer(row[-1], dtype="<u4"))
     for key, values in results.items():
         latency, ttft = sketches.get(key, ({}, {}))
         for column, sketch in (("latency_s", latency), ("ttft_s", ttft)):
             for q, value in sketch_quantiles(sketch, registry.PERCENTILES[column]).items():
                 values[f"{column}_p{int(round(q * 100))}"] = value
-    if users is None:
-        users = _users(store, filters=filters, by=by, every=every, postgres=postgres)
     out = []
     for key, values in results.items():
         shown = list(key)
         if by and by in COLUMNS:
             shown[-1] = _unsentinel(by, shown[-1])
-        values["users"] = users.get(tuple(shown), 0)
+        if users is None:  # the union of the cells' user sets: exact
+            sets = user_sets.get(key)
+            values["users"] = int(np.unique(np.concatenate(sets)).size) if sets else 0
+        else:
+            values["users"] = users.get(tuple(shown), 0)
         out.append((tuple(shown), values))
     return out
 
@@ -351,66 +455,3 @@ def _rollup_bucket(every: str, postgres: bool):
     if every == "day":
         return func.substr(cast(R.hour, String), 1, 10)
     return func.date(R.hour, "-6 days", "weekday 1")
-
-
-def _users(store: Store, *, filters: KpiFilter, by: str | None, every: str | None, postgres: bool) -> dict:
-    """Distinct end users per (period, group), counted exactly on the events (they do not add up across hours)."""
-    keys = []
-    if every:
-        keys.append(bucket_expression(every, postgres))
-    if by:
-        keys.append(field_expression(by))
-    labelled = [k.label(f"k{i}") for i, k in enumerate(keys)]
-    query = select(*labelled, func.count(distinct(E.user_id))).where(*conditions(filters))
-    if keys:
-        query = query.group_by(*[literal_column(f"k{i}") for i in range(len(keys))])
-    with store.read() as session:
-        found = {}
-        for row in session.execute(query):
-            key = list(row[:len(keys)])
-            if by and by not in COLUMNS and key[-1] is not None:
-                key[-1] = str(key[-1])
-            found[tuple(str(k)[:10] if (every and i == 0) else k for i, k in enumerate(key))] = int(row[-1])
-    return found
-
-
-def users_by_view(store: Store, *, filters: KpiFilter, by: str | None, every: str | None) -> dict[str, dict]:
-    """Distinct end users for the overall view ("overall"), per group ("groups") and per period x group
-    ("series"), exactly, in one scan of the events: the distinct (period, group, user) triples once, then counted."""
-    postgres = store.engine.dialect.name == "postgresql"
-    columns = []
-    if every:
-        columns.append(("p", bucket_expression(every, postgres)))
-    if by:
-        columns.append(("g", field_expression(by)))
-    triples = (select(*[expression.label(name) for name, expression in columns], E.user_id.label("u"))
-               .where(*conditions(filters), E.user_id.is_not(None))
-               .group_by(*[literal_column(name) for name, _ in columns], literal_column("u"))
-               .cte("kpi_users"))
-    views = [("overall", [])]
-    if by:
-        views.append(("groups", ["g"]))
-    if every:
-        views.append(("series", [name for name, _ in columns]))
-    parts = []
-    for view, names in views:
-        period = cast(triples.c.p, String) if "p" in names else cast(literal(None), String)
-        group = cast(triples.c.g, String) if "g" in names else cast(literal(None), String)
-        part = select(literal(view).label("view"), period.label("p"), group.label("g"),
-                      func.count(distinct(triples.c.u)).label("n"))
-        if names:
-            part = part.group_by(*[triples.c[name] for name in names])
-        parts.append(part)
-    found: dict[str, dict] = {view: {} for view, _ in views}
-    with store.read() as session:
-        for view, period, group, count in session.execute(union_all(*parts)):
-            if group is not None and by == "deployment_version":
-                group = int(group)
-            if view == "overall":
-                key = ()
-            elif view == "groups":
-                key = (group,)
-            else:
-                key = (period[:10], group) if by else (period[:10],)
-            found[view][key] = int(count)
-    return found

@@ -607,6 +607,7 @@ class KpiRollup(SQLModel, table=True):
     __table_args__ = (
         Index("ix_kpirollup_cell", "grain", "key", "hour", "model", "deployment", "deployment_version",
               "application", "value", unique=True),
+        Index("ix_kpirollup_hour", "hour"),  # a refresh replaces whole days (migration 0017)
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -635,6 +636,15 @@ class KpiRollup(SQLModel, table=True):
     ttft_sum: float = 0.0
     latency_sketch: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # bucket -> count
     ttft_sketch: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    # The cell's distinct end users: sorted KpiUser ids as little-endian uint32 (a union of cells is exact).
+    users: bytes | None = Field(default=None, sa_column=Column(LargeBinary))  # migration 0017
+
+
+class KpiUser(SQLModel, table=True):
+    """End user ids numbered for the rollups' distinct-user sets (core/kpi/rollups.py, migration 0017)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: str = Field(max_length=256, unique=True, index=True)
 
 
 class KpiRollupState(SQLModel, table=True):
