@@ -79,7 +79,19 @@ def _lineage(store: Store, actor: Actor, info) -> dict[str, Any]:
     return out
 
 
+def _deployment_versions(store: Store, name: str) -> dict[str, dict[str, Any]]:
+    """The deployment versions that serve `name`: {"deployment:NAME@V": {"deployment", "version", "guardrails"}}."""
+    from core.storage.tables import Deployment, DeploymentVersion
+
+    with store.read() as session:
+        rows = session.exec(select(Deployment.name, DeploymentVersion.version, DeploymentVersion.guardrails)
+                            .join(Deployment, Deployment.id == DeploymentVersion.deployment_id)
+                            .where(DeploymentVersion.model == name)).all()
+    return {f"deployment:{d}@{v}": {"deployment": d, "version": v, "guardrails": g} for d, v, g in rows}
+
+
 def _evaluations(store: Store, name: str) -> dict[str, Any]:
+    served = _deployment_versions(store, name)
     with store.read() as session:
         rows = list(session.exec(select(EvalRun).where(EvalRun.status == "succeeded")
                                  .order_by(col(EvalRun.id).desc()).limit(200)))
@@ -93,9 +105,41 @@ def _evaluations(store: Store, name: str) -> dict[str, Any]:
         if len(runs_out) >= 5:
             break
     gates_out = [{"id": g.id, "candidate": g.candidate, "baseline": g.baseline, "suite": g.suite,
+                  "deployment": g.deployment, "deployment_version": g.deployment_version,
                   "passed": g.passed, "summary": g.summary, "override_by": g.override_by,
-                  "override_reason": g.override_reason} for g in gates if name in (g.candidate, g.baseline)][:5]
+                  "override_reason": g.override_reason} for g in gates
+                 if name in (g.candidate, g.baseline) or g.candidate in served or g.baseline in served][:5]
     return {"runs": runs_out, "gates": gates_out}
+
+
+def _guardrails(store: Store, name: str) -> list[dict[str, Any]]:
+    """Per deployment serving `name`: its served requests, how many a guard flagged, redacted or blocked (the
+    incident rate), and the guards its versions run. One SQL aggregate over the events."""
+    from sqlalchemy import String, case, cast
+
+    from core.storage.tables import InferenceEvent as E
+
+    guards: dict[str, set[str]] = {}
+    for info in _deployment_versions(store, name).values():
+        config = info["guardrails"] or {}
+        guards.setdefault(info["deployment"], set()).update(
+            f"{stage} {spec.get('guard')} ({spec.get('action', 'flag')})" for stage in ("input", "output")
+            for spec in config.get(stage) or [] if isinstance(spec, dict))
+    if not guards:
+        return []
+    text = cast(E.guard_flags, String)
+    flagged = case((E.guard_flags.is_(None), 0), (text.in_(("null", "[]")), 0), else_=1)
+    with store.read() as session:
+        counts = {d: (int(n or 0), int(f or 0)) for d, n, f in session.exec(
+            select(E.deployment, func.count(), func.sum(flagged)).where(
+                E.model == name, col(E.deployment).in_(list(guards))).group_by(E.deployment))}
+    out = []
+    for deployment in sorted(guards):
+        events, hits = counts.get(deployment, (0, 0))
+        out.append({"deployment": deployment, "events": events, "flagged": hits,
+                    "incident_rate": round(hits / events, 4) if events else None,
+                    "guards": sorted(guards[deployment])})
+    return out
 
 
 def _feedback(store: Store, name: str) -> dict[str, Any] | None:
@@ -127,6 +171,7 @@ def build_card(store: Store, *, actor: Actor, model: str) -> dict[str, Any]:
         "lineage": _lineage(store, actor, info) if actor.can(Permission.VIEW_DATA_ROWS) or
         actor.can(Permission.VIEW_DASHBOARDS) else {},
         "evaluation": _evaluations(store, info.name),
+        "guardrails": _guardrails(store, info.name),
         "feedback": _feedback(store, info.name),
         "generated_at": utcnow().isoformat(timespec="seconds"),
     }
@@ -194,9 +239,14 @@ def _sections(card: dict[str, Any]) -> list[tuple[str, list[tuple[str, str]] | s
                                                f"{'PII redacted' if data.get('redacted') else 'not redacted'}"))
     evals = [(f"Run {r['run']} ({r['suite']})", f"pass rate {_fmt((r['pass_rate'] or {}).get('value'))}")
              for r in evaluation.get("runs") or []]
-    gates = [(f"Gate {g['id']} ({g['suite']})", f"{'passed' if g['passed'] else 'failed'}: {g['summary']}"
+    gates = [(f"Gate {g['id']} ({g['suite']})" + (f" on {g['deployment']}@{g['deployment_version']}"
+                                                 if g.get("deployment") else ""),
+              f"{g['candidate']} vs {g['baseline']}: {'passed' if g['passed'] else 'failed'}: {g['summary']}"
               + (f" — overridden by {g['override_by']}: {g['override_reason']}" if g.get("override_by") else ""))
              for g in evaluation.get("gates") or []]
+    guarded = [(g["deployment"], "no served request yet" if not g["events"] else
+                f"{g['flagged']:,} of {g['events']:,} requests flagged by a guard ({g['incident_rate']:.1%}); "
+                f"guards: {', '.join(g['guards']) or 'none'}") for g in card.get("guardrails") or []]
     feedback = card.get("feedback") or {}
     out: list[tuple[str, list[tuple[str, str]] | str]] = [
         ("Details", details),
@@ -205,6 +255,7 @@ def _sections(card: dict[str, Any]) -> list[tuple[str, list[tuple[str, str]] | s
         ("Lineage", lines),
         ("Evaluation", evals or "No evaluation run yet."),
         ("Release gates", gates or "No gate result yet."),
+        ("Guardrail incidents", guarded or "No deployment of this model runs guards."),
         ("Feedback", [("Events with feedback", _fmt(feedback.get("events_with_feedback"))),
                       ("Mean score", _fmt(feedback.get("mean_score")))]),
     ]
