@@ -18,6 +18,8 @@ st.header("Human feedback")
 st.caption("Annotation projects over comparison runs, datasets and production traffic; CLI: `workbench feedback`.")
 if notice := st.session_state.pop("feedback.notice", None):
     st.success(inert(notice))
+if problem := st.session_state.pop("feedback.problem", None):
+    st.warning(inert(problem))
 
 found = []
 with errors.shown_to_user():

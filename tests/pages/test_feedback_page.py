@@ -66,3 +66,38 @@ def test_the_results_are_computed_again_only_after_a_change(store, people):
     app.run()
     assert app.session_state["feedback.stats"] is not first
     assert "1" in [m.value for m in app.metric if m.label == "Ratings"]
+
+
+def test_cancel_stops_the_job_and_no_project_is_made(store, people, monkeypatch):
+    import time
+
+    from tests.core.feedback import test_jobs
+
+    class Slow(test_jobs._TwoStyles):
+        def do_POST(self):
+            time.sleep(3)
+            super().do_POST()
+
+    monkeypatch.setattr(test_jobs, "_TwoStyles", Slow)
+    questions_dataset(store, rows=4)
+    with two_endpoints(store, monkeypatch) as (first, second):
+        app = _open(store, "dan")
+        app.radio(key="feedback.new.kind").set_value("generate").run()
+        app.multiselect(key="feedback.gen.models").set_value([first, second])
+        app.selectbox(key="feedback.gen.column").set_value("question")
+        app.text_input(key="feedback.new.name").input("never")
+        app.multiselect(key="feedback.new.annotators").set_value(["ann"])
+        app.number_input(key="feedback.new.k").set_value(1)
+        next(b for b in app.button if b.label == "Generate and create the project").click().run()
+        assert not app.exception and not app.error, _texts(app)
+        job_id = app.session_state["feedback.new.job"]
+        app.button(key=f"feedback.gen.cancel.{job_id}").click().run()
+        shown = _texts(app)
+        done = actions.wait(store, actor=SYSTEM, job_id=job_id, timeout_s=120, poll_s=0.3)
+        assert done.status == "cancelled"
+        app.run()
+    assert not app.exception, _texts(app)
+    shown += _texts(app)  # the form says so on the run that finds the job ended
+    assert any("cancelled" in t and "no project was made" in t for t in shown), shown
+    assert "feedback.new.job" not in app.session_state
+    assert [p.name for p in projects.list_projects(store, actor=SYSTEM)] == []

@@ -136,8 +136,8 @@ def watch(store, actor: Actor, job_id: int) -> None:
                                                    f"items (job {job.id}, comparison run {result['comparison_run']}).")
             st.session_state["feedback.open"] = result["annotation_project"]
         else:
-            st.session_state["feedback.notice"] = f"Job {job.id} {job.status}: {job.error or 'no reason given'}; " \
-                                                  "no project was made."
+            st.session_state["feedback.problem"] = f"Job {job.id} {job.status}: {job.error or 'no reason given'}; " \
+                                                   "no project was made."
         st.rerun(scope="app")
     st.caption("The two models are answering; the project appears here when they are done. You may close the tab.")
     if actions.can_cancel(job) and st.button("Cancel", key=f"feedback.gen.cancel.{job.id}"):
