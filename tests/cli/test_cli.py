@@ -122,3 +122,15 @@ def test_init_and_doctor_report_as_json(home):
     checks = {c["name"]: c for c in json.loads(doctor.stdout)["checks"]}
     assert checks["database"]["ok"] and checks["home"]["ok"]
     assert doctor.returncode == 1  # the bundled models are not installed in this home (--no-models)
+
+
+@pytest.mark.parametrize("args,message", [
+    (("data", "profile", "qa", "--max-length", "3"), "The max length must be between 8 and 131,072 tokens, not 3."),
+    (("generate", "--input", "x.jsonl", "--temperature", "3"), "The temperature must be between 0 and 2."),
+    (("models", "add", "x", "--endpoint", "http://localhost:1/v1"), "--endpoint needs --model"),
+])
+def test_bad_options_are_refused_before_the_workbench_home_is_opened(args, message, home):
+    """Options come from the config dataclasses and are checked first: the home is not even created."""
+    result = run(*args, home=home)
+    assert result.returncode == 2 and result.stderr.startswith(f"error: {message}"), result.stderr
+    assert result.stderr.count("\n") == 1 and not home.home.exists()
