@@ -10,7 +10,7 @@ import pytest
 from core.compare import runs
 from core.data import versions
 from core.errors import Conflict, PermissionDenied
-from core.feedback import jobs, projects, ratings, results
+from core.feedback import exports, jobs, projects, ratings, results
 from core.feedback.schema import parse_question
 from core.feedback.sources import DatasetSource
 from core.governance.roles import SYSTEM
@@ -113,6 +113,13 @@ def test_two_models_answer_a_sample_and_the_project_appears_when_the_job_ends(st
         ratings.submit(store, actor=team["ann"], project="duel-now", item_id=item.item_id, answers={"better": careful})
     stats = results.project_stats(store, actor=team["dan"], project="duel-now", by="model", rounds=50)
     assert [s.model for s in stats.leaderboard] == ["omega", "zeta"]
+
+    # The preference export's dataset version names the job, the run and the models, with the prompts as parent.
+    made = exports.export(store, actor=team["dan"], project="duel-now", fmt="dpo")
+    version = versions.get_version(store, actor=team["dan"], ref=made.dataset_version)
+    assert made.rows == 6 and version.params["source_params"]["job_id"] == job.id
+    assert version.params["source_params"]["models"] == ["zeta", "omega"]
+    assert version.parents == ["questions@1"]
 
 
 def test_a_bad_request_queues_nothing(store, team, endpoints):
