@@ -6,10 +6,19 @@
 Prints generated tokens per second of each, the ratios, and the share of prompts whose greedy answer is
 identical to peer 1's. Asserts nothing about time.
 
-With --kernel-breakdown it also runs peer 1 with the oneDNN linear layers the workbench uses on a CPU
+On a CPU it also prints the machine's compute limit for this model, measured in the same run: the fp32 matmul
+throughput of the decode step's linear layers and vocabulary projection at the batch size used (the best of the
+kernels PyTorch ships: MKL, MKL packed, oneDNN), the tokens/s ceiling that gives (batch rows / time of one step's
+matrix multiplies), and the workbench's share of it; with the CPU model, flags, threads and load average.
+With --precisions bf16,int8 the workbench also runs in each lower precision, printing tokens/s and how its greedy
+answers compare with its fp32 ones (identical share, mean ROUGE-L F against them).
+
+With --kernel-breakdown it also runs peer 1 with the oneDNN linear layers of the generic path
 (core/inference/cpu_linear.py), to show how much of the ratio is the kernel and how much the batching.
 
     .venv/bin/python bench/generate.py [--prompts 64] [--max-new-tokens 128] [--batch-size 32] [--kernel-breakdown]
+        [--precisions bf16,int8] [--single-sample K] [--threads N]
+Quick run: --prompts 16 --max-new-tokens 64 --single-sample 4.
 """
 from __future__ import annotations
 
@@ -83,6 +92,36 @@ def plain_batch(model, tokenizer, prompts, max_new_tokens):
     return outputs, tokens
 
 
+def load() -> str:
+    return "load %.1f/%.1f/%.1f" % os.getloadavg()
+
+
+def rouge_l(predictions: list[str], references: list[str]) -> float:
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(["rougeL"])
+    scores = [1.0 if p == r else scorer.score(r, p)["rougeL"].fmeasure for p, r in zip(predictions, references)]
+    return sum(scores) / len(scores) if scores else 0.0
+
+
+def ceiling(model, rows: int) -> dict:
+    """fp32 matmul throughput at the decode step's shapes for `rows` rows, best kernel per shape (measured now),
+    and the tokens/s ceiling it gives: rows / seconds of one step's matrix multiplies."""
+    from core.inference import kernels
+    from core.inference.slots import PreparedModel
+
+    shapes = PreparedModel.shapes_of(model)
+    step_s, flops, per_shape = 0.0, 0.0, []
+    for in_f, out_f, count in shapes:
+        rates = kernels.measure_linear(rows, in_f, out_f, repeats=7)
+        best = max(rates, key=rates.get)
+        shape_flops = 2.0 * rows * in_f * out_f * count
+        step_s += shape_flops / (rates[best] * 1e9)
+        flops += shape_flops
+        per_shape.append(f"{in_f}x{out_f}x{count}: " + ", ".join(f"{k} {v:.0f}" for k, v in rates.items()))
+    return {"tokens_per_s": rows / step_s, "gflops": flops / step_s / 1e9, "shapes": per_shape}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=64)
@@ -91,9 +130,16 @@ def main() -> None:
     parser.add_argument("--kernel-breakdown", action="store_true",
                         help="Also run one at a time with the workbench's oneDNN linear layers (CPU only).")
     parser.add_argument("--model-dir", help="Model folder (default: the bundled chat model, converted if needed).")
+    parser.add_argument("--precisions", default="", help="Also run the workbench in these precisions (bf16,int8).")
+    parser.add_argument("--single-sample", type=int, default=0,
+                        help="Run the one-at-a-time peer on only K evenly spaced prompts (its rate from the sample).")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: PyTorch's, one per core).")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     from core.inference.cpu_linear import onednn_linears
     from core.inference.generate import GenerationSettings, generate_chats
@@ -106,39 +152,82 @@ def main() -> None:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device)
     print(f"model {Path(folder).name} on {device} ({torch.cuda.get_device_name() if device == 'cuda' else f'{torch.get_num_threads()} CPU threads'})")
+    if device == "cpu":
+        from core.inference.kernels import cpu_description
+
+        cpu = cpu_description()
+        print(f"CPU: {cpu['model']}, {cpu['cores']} cores, flags {' '.join(cpu['flags'])}; {load()}")
     prompts = make_prompts(args.prompts)
     settings = GenerationSettings(max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
+    # Warm-up on two prompts: the first call measures the kernels for the decode shapes (once per process).
+    started = time.perf_counter()
+    generate_chats(model, tokenizer, prompts[:2], GenerationSettings(max_new_tokens=4, batch_size=args.batch_size))
+    print(f"first call (kernel measurement included): {time.perf_counter() - started:.1f} s")
 
     started = time.perf_counter()
     ours = generate_chats(model, tokenizer, prompts, settings)
     ours_s = time.perf_counter() - started
     ours_tokens = sum(g.tokens_out for g in ours)
+    print(f"workbench done; {load()}")
+
+    limit = None
+    if device == "cpu":
+        rows = min(args.batch_size, len(prompts))
+        limit = ceiling(model, rows)
+        print(f"fp32 ceiling at {rows} rows: {limit['gflops']:.0f} GFLOPS over the step's matrix multiplies = "
+              f"{limit['tokens_per_s']:.1f} tokens/s; {load()}")
+        for line in limit["shapes"]:
+            print(f"    GFLOPS {line}")
 
     started = time.perf_counter()
     plain_out, plain_tokens = plain_batch(model, tokenizer, prompts, args.max_new_tokens)
     plain_s = time.perf_counter() - started
+    print(f"plain batch done; {load()}")
 
+    sample = list(range(len(prompts)))
+    if args.single_sample and args.single_sample < len(prompts):
+        step = len(prompts) / args.single_sample
+        sample = [int(i * step) for i in range(args.single_sample)]
     started = time.perf_counter()
-    single_out, single_tokens = one_at_a_time(model, tokenizer, prompts, args.max_new_tokens)
+    single_out, single_tokens = one_at_a_time(model, tokenizer, [prompts[i] for i in sample], args.max_new_tokens)
     single_s = time.perf_counter() - started
+    print(f"one at a time done ({len(sample)} prompts); {load()}")
 
     rate = {"workbench": ours_tokens / ours_s, "plain batch": plain_tokens / plain_s, "one at a time": single_tokens / single_s}
     for name, seconds, tokens in (("workbench", ours_s, ours_tokens), ("plain batch", plain_s, plain_tokens),
                                   ("one at a time", single_s, single_tokens)):
         print(f"{name:>14}: {tokens:5d} tokens in {seconds:6.1f} s = {rate[name]:7.1f} tokens/s")
-    same = sum(a.output == b for a, b in zip(ours, single_out)) / len(prompts)
-    same_plain = sum(a == b for a, b in zip(plain_out, single_out)) / len(prompts)
+    same = sum(ours[i].output == b for i, b in zip(sample, single_out)) / len(sample)
+    same_plain = sum(plain_out[i] == b for i, b in zip(sample, single_out)) / len(sample)
     print(f"workbench vs one at a time: {rate['workbench'] / rate['one at a time']:.1f}x (goal 10x)")
     print(f"workbench vs plain batch:   {rate['workbench'] / rate['plain batch']:.2f}x (goal 1.3x)")
-    print(f"identical greedy answers to one at a time: workbench {same:.0%} (goal 95%), plain batch {same_plain:.0%}")
+    if limit:
+        print(f"workbench share of the fp32 ceiling: {rate['workbench'] / limit['tokens_per_s']:.0%} (goal 70%)")
+    print(f"identical greedy answers to one at a time ({len(sample)} prompts): workbench {same:.0%} (goal 95%), "
+          f"plain batch {same_plain:.0%}")
+    from core.inference import kernels
+
+    for row in kernels.measurements():
+        print(f"    kernel choice at {row['rows']} rows, {row['in']}x{row['out']}: {row['chosen']} {row['gflops']}")
+    fp32_answers = [g.output for g in ours]
+    for precision in [p for p in args.precisions.split(",") if p]:
+        generate_chats(model, tokenizer, prompts[:2], GenerationSettings(max_new_tokens=4), precision=precision)
+        started = time.perf_counter()
+        low = generate_chats(model, tokenizer, prompts, settings, precision=precision)
+        low_s = time.perf_counter() - started
+        low_rate = sum(g.tokens_out for g in low) / low_s
+        answers = [g.output for g in low]
+        print(f"{precision:>14}: {low_rate:7.1f} tokens/s = {low_rate / rate['workbench']:.2f}x fp32 workbench; "
+              f"identical to fp32 answers {sum(a == b for a, b in zip(answers, fp32_answers)) / len(prompts):.0%}, "
+              f"ROUGE-L F vs fp32 {rouge_l(answers, fp32_answers):.3f}; {load()}")
     if args.kernel_breakdown and device == "cpu":
         started = time.perf_counter()
         with onednn_linears(model):
-            kernel_out, kernel_tokens = one_at_a_time(model, tokenizer, prompts, args.max_new_tokens)
+            kernel_out, kernel_tokens = one_at_a_time(model, tokenizer, [prompts[i] for i in sample], args.max_new_tokens)
         kernel_rate = kernel_tokens / (time.perf_counter() - started)
         print(f"one at a time with oneDNN linears: {kernel_rate:.1f} tokens/s = {kernel_rate / rate['one at a time']:.2f}x "
               f"PyTorch's path; workbench vs it: {rate['workbench'] / kernel_rate:.1f}x; identical answers "
-              f"{sum(a == b for a, b in zip(kernel_out, single_out)) / len(prompts):.0%}")
+              f"{sum(a == b for a, b in zip(kernel_out, single_out)) / len(sample):.0%}")
 
 
 if __name__ == "__main__":

@@ -118,8 +118,10 @@ def _finish_reason(reason: str | None) -> str:
 
 def complete_chats(store: Store, *, actor: Actor, model: str, conversations: list[list[dict]],
                    settings: GenerationSettings = GenerationSettings(),
-                   progress: Progress | None = None) -> list[Generation]:
-    """One answer per conversation, in input order, from the registered chat model `model`."""
+                   progress: Progress | None = None, precision: str | None = None) -> list[Generation]:
+    """One answer per conversation, in input order, from the registered chat model `model`. A local model
+    generates in `precision` when given ("fp32", "bf16", "int8"), else in the precision set on the model in the
+    registry (fp32 unless chosen); an endpoint's precision is its server's."""
     info = chat_model_info(store, actor=actor, name=model)
     if not conversations:
         return []
@@ -127,7 +129,8 @@ def complete_chats(store: Store, *, actor: Actor, model: str, conversations: lis
         return _endpoint_chats(info, conversations, settings, progress)
     loaded_model, tokenizer = _loaded(store, actor, info)
     try:
-        return generate_chats(loaded_model, tokenizer, conversations, settings, progress=progress)
+        return generate_chats(loaded_model, tokenizer, conversations, settings, progress=progress,
+                              precision=precision or info.precision)
     except WorkbenchError:
         raise
     except (ValueError, TypeError) as exc:

@@ -191,6 +191,62 @@ def _decode_running(model, prompts: list[list[int]], order: list[int], pad_id: i
         batch.step(forward, batch.keep(keep, tokens))
 
 
+def _decode_slots(model, prompts: list[list[int]], order: list[int], pad_id: int, answers: _Answers,
+                  settings: GenerationSettings, generator, started: Callable[[int], None],
+                  ended: Callable[[int], None], precision: str = "fp32") -> None:
+    """Continuous batching on the lean CPU path (core/inference/slots.py): a finished row's slot is refilled by the
+    next prompts in `order`; when the queue is empty and half the slots idle, the cache is compacted."""
+    from collections import deque
+
+    import torch
+
+    from core.inference.slots import SlotCache, prepared
+
+    slots = min(settings.batch_size, len(prompts))
+    cache = SlotCache(prepared(model, precision, settings.batch_size), slots,
+                      columns=max(64, max(len(prompts[i]) for i in order[:slots]) + min(settings.max_new_tokens, 64)))
+    owners: list[int | None] = [None] * slots
+    logits = torch.zeros(slots, cache.model.vocab)
+    positions = torch.zeros(slots, dtype=torch.long)
+    tokens = torch.full((slots,), pad_id, dtype=torch.long)
+    queue = deque(order)
+    group = max(1, slots // 4)
+    while True:
+        free = [s for s in range(cache.slots) if owners[s] is None]
+        if queue and len(free) >= min(group, len(queue)):
+            joining = [queue.popleft() for _ in range(min(len(free), len(queue)))]
+            for owner in joining:
+                started(owner)
+            for part in _similar_lengths(joining, prompts):
+                taken = [free.pop(0) for _ in part]
+                part_logits, part_positions = cache.prefill(taken, [prompts[i] for i in part], pad_id)
+                logits[taken], positions[taken] = part_logits, part_positions
+                for slot, owner in zip(taken, part):
+                    owners[slot] = owner
+        active = [s for s in range(cache.slots) if owners[s] is not None]
+        if not active:
+            if queue:
+                continue
+            return
+        chosen = _next_tokens(logits if len(active) == cache.slots else logits[active], settings, generator)
+        for slot, token in zip(active, chosen.tolist()):
+            tokens[slot] = token
+            if not answers.take(owners[slot], token):
+                ended(owners[slot])
+                owners[slot] = None
+                cache.reset(slot)
+        active = [s for s in range(cache.slots) if owners[s] is not None]
+        if not active:
+            continue
+        if not queue and len(active) <= cache.slots // 2:
+            cache.keep(active)
+            owners = [owners[s] for s in active]
+            index = torch.tensor(active)
+            tokens, positions = tokens[index], positions[index]
+        logits = cache.step(tokens, positions)
+        positions = positions + 1
+
+
 def _decode_batches(model, prompts: list[list[int]], order: list[int], pad_id: int, answers: _Answers,
                     settings: GenerationSettings, generator, started: Callable[[int], None],
                     ended: Callable[[int], None]) -> None:
@@ -241,10 +297,19 @@ def _cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
 
 
 def generate_chats(model, tokenizer, conversations: list[list[dict]], settings: GenerationSettings = GenerationSettings(),
-                   progress: Progress | None = None) -> list[Generation]:
-    """One answer per conversation, in input order."""
+                   progress: Progress | None = None, precision: str = "fp32") -> list[Generation]:
+    """One answer per conversation, in input order. `precision` is "fp32" (the default: greedy answers match
+    transformers' own), or, explicitly, "bf16" or "int8" (weight-only) on the lean CPU path for Llama-family models."""
     import torch
 
+    from core.inference.kernels import check_precision
+    from core.inference.slots import supports_slots
+
+    check_precision(precision)
+    lean = supports_slots(model)
+    if precision != "fp32" and not lean:
+        raise InvalidInput(f"Precision {precision} runs only on the CPU for plain Llama-family models; this model "
+                           "runs in fp32.")
     if not conversations:
         return []
     prompts = [chat_prompt_ids(tokenizer, messages) for messages in conversations]
@@ -278,6 +343,10 @@ def generate_chats(model, tokenizer, conversations: list[list[dict]], settings: 
     from core.inference.batching import supports_running_batch
     from core.inference.cpu_linear import onednn_linears
 
+    if lean:
+        with torch.inference_mode():
+            _decode_slots(model, prompts, order, pad_id, answers, settings, generator, started, ended, precision)
+        return results
     decode = _decode_running if supports_running_batch(model) else _decode_batches
     with torch.inference_mode(), onednn_linears(model):
         decode(model, prompts, order, pad_id, answers, settings, generator, started, ended)

@@ -26,6 +26,9 @@ KIND_LABELS = {
 # Kinds whose weights are a folder on this machine (an adapter is a folder too, but needs its base).
 LOCAL_KINDS = ("bundled", "hf_local", "hf_hub", "gguf", "merged")
 
+# Precisions a local model may generate in (core/inference/kernels.py): fp32 unless chosen, never silently lower.
+PRECISIONS = ("fp32", "bf16", "int8")
+
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -78,6 +81,11 @@ class ModelInfo:
         return float((self.info.get("price") or {}).get("output_per_1k") or 0.0)
 
     @property
+    def precision(self) -> str:
+        """The precision local generation uses for this model unless a call asks for another ("fp32" by default)."""
+        return self.info.get("precision") or "fp32"
+
+    @property
     def is_local(self) -> bool:
         return self.kind in LOCAL_KINDS
 
@@ -88,7 +96,7 @@ class ModelInfo:
             "context_length": self.context_length, "has_chat_template": self.has_chat_template, "info": self.info,
             "created_at": self.created_at.isoformat(timespec="seconds"), "created_by": self.created_by,
             "base_model": self.base_model, "price_per_1k_input": self.price_per_1k_input,
-            "price_per_1k_output": self.price_per_1k_output,
+            "price_per_1k_output": self.price_per_1k_output, "precision": self.precision,
         }
 
 
@@ -156,6 +164,19 @@ def update_info(store: Store, *, actor: Actor, name: str, changes: dict[str, Any
         audit.record(session=session, actor=actor, action=action, target_type="model", target_id=name,
                      before=before, after=dict(changes))
         return ModelInfo.of(row)
+
+
+def set_precision(store: Store, *, actor: Actor, name: str, precision: str) -> ModelInfo:
+    """Chooses the precision a local chat model generates in: "fp32" (default), "bf16" or "int8" (weight-only).
+    Lower precision is faster on CPUs with bf16 kernels but may change greedy answers; `bench/generate.py
+    --precisions` shows by how much."""
+    if precision not in PRECISIONS:
+        raise InvalidInput(f"'{precision}' is not a precision; choose one of {', '.join(PRECISIONS)}.")
+    info = get_model(store, actor=actor, name=name)
+    if info.kind not in LOCAL_KINDS:
+        raise InvalidInput(f"'{name}' is a {KIND_LABELS.get(info.kind, info.kind).lower()}; only local models "
+                           "run in a chosen precision.")
+    return update_info(store, actor=actor, name=name, changes={"precision": precision}, action="model.precision")
 
 
 def delete_model(store: Store, *, actor: Actor, name: str, refuse_if=None) -> ModelInfo:

@@ -4,12 +4,19 @@ import threading
 import pytest
 import torch
 
+from core.inference import cpu_linear, slots
 from core.inference.cpu_linear import _linears, onednn_available, onednn_linears
 from core.inference.generate import GenerationSettings, generate_chats
 from core.models import bundled
 from core.models.loading import load_causal_lm
 
 pytestmark = pytest.mark.skipif(not onednn_available(), reason="this PyTorch has no oneDNN linear op")
+
+
+@pytest.fixture(autouse=True)
+def onednn_measured_faster(monkeypatch):
+    """These tests are about the swap itself: take it as measured faster (whether it is depends on the machine)."""
+    monkeypatch.setattr(cpu_linear, "onednn_pays", lambda model, rows=32: True)
 
 
 def _patched(model) -> list[bool]:
@@ -69,7 +76,18 @@ def test_only_plain_float32_cpu_linears_are_taken():
     assert _linears(model) == [model[0]]
 
 
-def test_generation_answers_match_pytorchs_own_linear_path(shared_models_dir):
+def test_the_choice_is_measured_once_per_shape_and_kept(monkeypatch):
+    monkeypatch.undo()  # the real measurement, not the fixture's answer
+    model = _small_model()
+    first = cpu_linear.onednn_pays(model, rows=4)
+    assert isinstance(first, bool)
+    assert any(key[0] == 4 for key in cpu_linear._pays)
+    assert cpu_linear.onednn_pays(model, rows=4) is first
+
+
+def test_generation_answers_match_pytorchs_own_linear_path(shared_models_dir, monkeypatch):
+    # The generic path (adapters, other architectures): keep the bundled Llama model off the lean one.
+    monkeypatch.setattr(slots, "supports_slots", lambda model: False)
     model, tokenizer = load_causal_lm(bundled.store_path(shared_models_dir, bundled.CHAT_MODEL))
     chats = [[{"role": "user", "content": q}] for q in ("What is the capital of Japan?", "List four red fruits.")]
     settings = GenerationSettings(max_new_tokens=24, batch_size=2)

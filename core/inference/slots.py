@@ -1,0 +1,273 @@
+"""A lean decode path for Llama-family models on the CPU: slot KV cache, fused projections, measured kernels.
+
+Why: transformers' forward costs a decode step more than its matrix multiplies (the mask built anew, the cache
+concatenated or re-indexed when a row leaves, three projections where one would do). Here:
+- every row owns a slot of one preallocated KV buffer per layer ([slots, kv heads, columns, head dim]); a step
+  writes one column per row in place, a finished row's slot is reset and refilled by the next prompt, and nothing
+  is copied when rows come and go (only when the queue is empty and half the slots are idle is the buffer
+  compacted, so the tail does not pay for empty rows); the buffer grows by doubling when a row needs more columns;
+- q, k, v are one matrix multiply, gate and up one more; the weights are prepared once per model and precision;
+- each fp32 linear runs on the kernel measured fastest for its shape on this machine (core/inference/kernels.py);
+- precision is explicit: "fp32" (default, greedy answers match transformers'), "bf16" or "int8" (weight-only).
+Positions are per row (rotary embeddings from the model's own module), so where a row sits in the buffer does not
+change its answer. Norms, softmax and the residual stream stay in fp32 in every precision.
+"""
+from __future__ import annotations
+
+import threading
+
+import torch
+import torch.nn.functional as F
+
+from core.inference import kernels
+
+# A shared prefix shorter than this is not worth a separate forward pass.
+MIN_SHARED_PREFIX = 8
+_lock = threading.Lock()
+
+
+def supports_slots(model) -> bool:
+    """True for a plain (not PEFT-wrapped) Llama-architecture model on the CPU without biases or sliding windows."""
+    config = getattr(model, "config", None)
+    if type(model).__name__ != "LlamaForCausalLM" or config is None:
+        return False
+    if getattr(config, "attention_bias", False) or getattr(config, "mlp_bias", False):
+        return False
+    if getattr(config, "hidden_act", "silu") != "silu" or getattr(config, "pretraining_tp", 1) != 1:
+        return False
+    try:
+        weight = model.lm_head.weight
+    except AttributeError:
+        return False
+    return weight.device.type == "cpu" and weight.dtype is torch.float32
+
+
+class _Linear:
+    """x -> x @ W.T in the chosen precision; the result is fp32."""
+
+    def __init__(self, weight: torch.Tensor, precision: str, rows: int, total_bytes: int):
+        self.out_features, self.in_features = weight.shape
+        weight = weight.detach()
+        if precision == "fp32":
+            self.kernel = kernels.choose_kernel(rows, self.in_features, self.out_features, total_bytes)
+            self._call = kernels.kernel_call(self.kernel, weight.contiguous(), None, rows)
+        elif precision == "bf16":
+            self.kernel = "bf16"
+            w = weight.to(torch.bfloat16).contiguous()
+            self._call = lambda x: F.linear(x.to(torch.bfloat16), w).float()
+        else:
+            self.kernel = "int8"
+            q, scales = kernels.quantize_int8(weight)
+            scales = scales.to(torch.bfloat16)
+            op = torch.ops.aten._weight_int8pack_mm
+            self._call = lambda x: op(x.to(torch.bfloat16), q, scales).float()
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        shape = x.shape
+        out = self._call(x.reshape(-1, self.in_features))
+        return out.view(*shape[:-1], self.out_features)
+
+
+class _Layer:
+    def __init__(self, layer, precision: str, rows: int, total_bytes: int):
+        attention, mlp = layer.self_attn, layer.mlp
+        self.norm1, self.norm2 = layer.input_layernorm, layer.post_attention_layernorm
+        qkv = torch.cat([attention.q_proj.weight, attention.k_proj.weight, attention.v_proj.weight])
+        self.qkv = _Linear(qkv, precision, rows, total_bytes)
+        self.o = _Linear(attention.o_proj.weight, precision, rows, total_bytes)
+        self.gate_up = _Linear(torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]), precision, rows, total_bytes)
+        self.down = _Linear(mlp.down_proj.weight, precision, rows, total_bytes)
+
+
+class PreparedModel:
+    """The weights of a Llama-family model arranged for the decode step in one precision."""
+
+    def __init__(self, model, precision: str, rows: int):
+        config = model.config
+        inner = model.model
+        self.heads, self.kv_heads = config.num_attention_heads, config.num_key_value_heads
+        self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.heads
+        self.precision, self.rows = precision, rows
+        total = sum(p.numel() * p.element_size() for p in model.parameters())
+        self.layers = [_Layer(layer, precision, rows, total) for layer in inner.layers[:config.num_hidden_layers]]
+        self.embed, self.norm, self.rotary = inner.embed_tokens, inner.norm, inner.rotary_emb
+        self.head = _Linear(model.lm_head.weight, precision, rows, total)
+        self.vocab = self.head.out_features
+
+    def kernels_used(self) -> dict[str, str]:
+        first = self.layers[0]
+        return {"qkv": first.qkv.kernel, "o": first.o.kernel, "gate_up": first.gate_up.kernel,
+                "down": first.down.kernel, "vocabulary": self.head.kernel}
+
+    @staticmethod
+    def shapes_of(model) -> list[tuple[int, int, int]]:
+        """(in, out, count) of every matrix multiply one decoded token goes through on this path."""
+        config = model.config
+        hidden, layers = config.hidden_size, config.num_hidden_layers
+        heads, kv_heads = config.num_attention_heads, config.num_key_value_heads
+        head_dim = getattr(config, "head_dim", None) or hidden // heads
+        return [(hidden, (heads + 2 * kv_heads) * head_dim, layers), (heads * head_dim, hidden, layers),
+                (hidden, 2 * config.intermediate_size, layers), (config.intermediate_size, hidden, layers),
+                (hidden, model.lm_head.weight.shape[0], 1)]
+
+
+def prepared(model, precision: str = "fp32", rows: int = 32) -> PreparedModel:
+    """The model's prepared weights for `precision`, made once per model, precision and row count."""
+    key = (precision, rows)
+    with _lock:
+        cache = model.__dict__.setdefault("_workbench_prepared", {})
+        if key not in cache:
+            # Only one row count is kept per precision: a new one replaces it (its packed weights go).
+            for old in [k for k in cache if k[0] == precision]:
+                del cache[old]
+            cache[key] = PreparedModel(model, precision, rows)
+        return cache[key]
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+def _decode_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor,
+                      kv_heads: int) -> torch.Tensor:
+    """Attention of one new token per row: two batched matrix multiplies with the query heads that share a key head
+    side by side ([rows, kv heads, group, dim] against [rows, kv heads, columns, dim]). For one query, PyTorch's
+    CPU flash-attention kernel cost several times this."""
+    rows, _, heads, dim = q.shape
+    grouped = q.view(rows, kv_heads, heads // kv_heads, dim)
+    scores = torch.matmul(grouped, keys.transpose(-1, -2)) * dim ** -0.5
+    scores = scores.masked_fill(~mask, float("-inf")).softmax(dim=-1)
+    return torch.matmul(scores, values).view(rows, 1, heads, dim)
+
+
+class SlotCache:
+    """Keys and values of `slots` rows, each row in its own slot, plus which columns of a slot hold real tokens."""
+
+    def __init__(self, model: PreparedModel, slots: int, columns: int = 64):
+        self.model, self.slots = model, slots
+        shape = (slots, model.kv_heads, columns, model.head_dim)
+        self.keys = [torch.zeros(shape) for _ in model.layers]
+        self.values = [torch.zeros(shape) for _ in model.layers]
+        self.valid = torch.zeros(slots, columns, dtype=torch.bool)
+        self.lengths = [0] * slots
+
+    @property
+    def columns(self) -> int:
+        return self.valid.shape[1]
+
+    def _reserve(self, columns: int) -> None:
+        if columns <= self.columns:
+            return
+        capacity = max(columns, 2 * self.columns)
+        old = self.columns
+
+        def grown(t: torch.Tensor) -> torch.Tensor:
+            new = t.new_zeros((*t.shape[:2], capacity, t.shape[3]))
+            new[:, :, :old] = t
+            return new
+
+        self.keys = [grown(t) for t in self.keys]
+        self.values = [grown(t) for t in self.values]
+        valid = self.valid.new_zeros((self.slots, capacity))
+        valid[:, :old] = self.valid
+        self.valid = valid
+
+    def reset(self, slot: int) -> None:
+        """Empties a slot for its next row (its old columns are masked out; their contents are overwritten)."""
+        self.valid[slot] = False
+        self.lengths[slot] = 0
+
+    def keep(self, slots: list[int]) -> None:
+        """Keeps only these slots, in this order (one copy of the buffer: the tail's compaction)."""
+        index = torch.tensor(slots)
+        width = max(self.lengths[s] for s in slots) + 1
+        self.keys = [t[index, :, :max(width, 64)].clone() for t in self.keys]
+        self.values = [t[index, :, :max(width, 64)].clone() for t in self.values]
+        self.valid = self.valid[index, :max(width, 64)].clone()
+        self.lengths = [self.lengths[s] for s in slots]
+        self.slots = len(slots)
+
+    def forward(self, slots: list[int], tokens: torch.Tensor, positions: torch.Tensor,
+                real: torch.Tensor) -> torch.Tensor:
+        """Runs tokens [rows, T] at positions [rows, T] through the model, appending them to the rows' slots
+        (`real` marks which are not padding); returns the logits of each row's last position [rows, vocab]."""
+        m = self.model
+        rows, steps = tokens.shape
+        everyone = rows == self.slots and slots == list(range(self.slots))
+        starts = torch.tensor([self.lengths[s] for s in slots])
+        columns = starts[:, None] + torch.arange(steps)
+        width = max(self.lengths[s] for s in slots) + steps
+        self._reserve(width)
+        index = torch.tensor(slots)
+        self.valid[index[:, None], columns] = real
+        visible = self.valid[:, :width] if everyone else self.valid[index, :width]
+        if steps == 1:
+            mask = visible[:, None, None, :]
+        else:
+            keys_at = torch.arange(width)[None, None, :]
+            own = columns[:, :, None]
+            mask = ((visible[:, None, :] & (keys_at <= own)) | (keys_at == own))[:, None]
+        x = m.embed(tokens)
+        cos, sin = m.rotary(x, positions)
+        cos, sin = cos[:, :, None, :], sin[:, :, None, :]
+        q_size, kv_size = m.heads * m.head_dim, m.kv_heads * m.head_dim
+        for n, layer in enumerate(m.layers):
+            q, k, v = layer.qkv(layer.norm1(x)).split([q_size, kv_size, kv_size], dim=-1)
+            q = q.view(rows, steps, m.heads, m.head_dim)
+            k = k.view(rows, steps, m.kv_heads, m.head_dim)
+            q = q * cos + _rotate_half(q) * sin
+            k = k * cos + _rotate_half(k) * sin
+            keys, values = self.keys[n], self.values[n]
+            keys[index[:, None], :, columns] = k
+            values[index[:, None], :, columns] = v.view(rows, steps, m.kv_heads, m.head_dim)
+            if everyone:
+                keys, values = keys[:, :, :width], values[:, :, :width]
+            else:
+                keys, values = keys[index, :, :width], values[index, :, :width]
+            if steps == 1:
+                attended = _decode_attention(q, keys, values, mask, m.kv_heads)
+            else:
+                attended = F.scaled_dot_product_attention(q.transpose(1, 2), keys, values, attn_mask=mask,
+                                                          enable_gqa=True).transpose(1, 2)
+            x = x + layer.o(attended.reshape(rows, steps, q_size))
+            gate, up = layer.gate_up(layer.norm2(x)).chunk(2, dim=-1)
+            x = x + layer.down(F.silu(gate) * up)
+        for s in slots:
+            self.lengths[s] += steps
+        return m.head(m.norm(x[:, -1]))
+
+    def prefill(self, slots: list[int], prompts: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fills empty slots with prompts (their shared prefix computed once); returns (last logits, next
+        positions)."""
+        for slot in slots:
+            self.reset(slot)
+        shared = 0
+        if len(prompts) > 1:
+            from core.inference.batching import common_prefix_length
+
+            shared = min(common_prefix_length(prompts), min(len(p) for p in prompts) - 1)
+        if shared >= MIN_SHARED_PREFIX:
+            first = slots[0]
+            self.forward([first], torch.tensor([prompts[0][:shared]]), torch.arange(shared)[None],
+                         torch.ones(1, shared, dtype=torch.bool))
+            others = torch.tensor(slots[1:])
+            for t in (*self.keys, *self.values):
+                t[others, :, :shared] = t[first, :, :shared]
+            self.valid[others, :shared] = True
+            for slot in slots[1:]:
+                self.lengths[slot] = shared
+        else:
+            shared = 0
+        rests = [p[shared:] for p in prompts]
+        width = max(len(r) for r in rests)
+        tokens = torch.tensor([[pad_id] * (width - len(r)) + r for r in rests])
+        real = torch.tensor([[False] * (width - len(r)) + [True] * len(r) for r in rests])
+        positions = (shared + real.long().cumsum(-1) - 1).clamp(min=0)
+        logits = self.forward(slots, tokens, positions, real)
+        return logits, positions[:, -1] + 1
+
+    def step(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """One decode step for every slot (an idle slot decodes a pad token no one reads)."""
+        return self.forward(list(range(self.slots)), tokens[:, None], positions[:, None],
+                            torch.ones(self.slots, 1, dtype=torch.bool))

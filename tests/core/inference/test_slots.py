@@ -1,0 +1,105 @@
+"""The lean CPU decode path for Llama-family models: each row's logits are its own whoever shares the slot cache,
+kernels are chosen by measurement, lower precision only when asked for."""
+import pytest
+import torch
+
+from core.errors import InvalidInput
+from core.inference import kernels
+from core.inference.generate import GenerationSettings, chat_prompt_ids, generate_chats
+from core.inference.slots import SlotCache, prepared, supports_slots
+from core.models import bundled
+from core.models.loading import load_causal_lm
+
+
+@pytest.fixture(scope="module")
+def chat_model(shared_models_dir):
+    return load_causal_lm(bundled.store_path(shared_models_dir, bundled.CHAT_MODEL))
+
+
+def _alone(model, prompt: list[int], then: list[int]) -> list[torch.Tensor]:
+    """Next-token logits of one prompt run alone through transformers, after the prompt and after each of `then`."""
+    with torch.inference_mode():
+        logits = model(input_ids=torch.tensor([prompt + then])).logits[0]
+    return [logits[len(prompt) - 1 + i] for i in range(len(then) + 1)]
+
+
+@pytest.mark.slow
+def test_rows_keep_their_own_logits_as_slots_are_shared_refilled_and_compacted(chat_model):
+    model, tokenizer = chat_model
+    assert supports_slots(model)
+    pad = tokenizer.pad_token_id
+    prompts = [chat_prompt_ids(tokenizer, [{"role": "user", "content": c}]) for c in (
+        "What is the capital of Japan?", "Name three primary colours, please.",
+        "Our customer writes that order 48213 has been stuck for three weeks. Reply politely.")]
+    follow = [tokenizer.encode(" Sure thing, here")[:3] for _ in prompts]
+    reference = [_alone(model, p, f) for p, f in zip(prompts, follow)]
+    close = dict(atol=2e-3, rtol=1e-3)
+    with torch.inference_mode():
+        cache = SlotCache(prepared(model, "fp32", 4), 3, columns=16)  # small, so the cache must grow
+        logits, positions = cache.prefill([0, 1], prompts[:2], pad)  # the system prompt is computed once
+        torch.testing.assert_close(logits[0], reference[0][0], **close)
+        torch.testing.assert_close(logits[1], reference[1][0], **close)
+        assert positions.tolist() == [len(prompts[0]), len(prompts[1])]
+        step = cache.step(torch.tensor([follow[0][0], follow[1][0], pad]), torch.tensor([*positions.tolist(), 0]))
+        torch.testing.assert_close(step[0], reference[0][1], **close)
+        torch.testing.assert_close(step[1], reference[1][1], **close)
+        # A longer prompt takes the idle slot; row 1 ends and its slot is refilled with its prompt from scratch.
+        late, _ = cache.prefill([2], prompts[2:], pad)
+        torch.testing.assert_close(late[0], reference[2][0], **close)
+        cache.reset(1)
+        again, _ = cache.prefill([1], prompts[1:2], pad)
+        torch.testing.assert_close(again[0], reference[1][0], **close)
+        step = cache.step(torch.tensor([follow[0][1], follow[1][0], follow[2][0]]),
+                          torch.tensor([len(prompts[0]) + 1, len(prompts[1]), len(prompts[2])]))
+        torch.testing.assert_close(step[0], reference[0][2], **close)
+        torch.testing.assert_close(step[1], reference[1][1], **close)
+        torch.testing.assert_close(step[2], reference[2][1], **close)
+        # Row 1 leaves and the cache is compacted to rows 2 and 0, in that order.
+        cache.keep([2, 0])
+        step = cache.step(torch.tensor([follow[2][1], follow[0][2]]),
+                          torch.tensor([len(prompts[2]) + 1, len(prompts[0]) + 2]))
+        torch.testing.assert_close(step[0], reference[2][2], **close)
+        torch.testing.assert_close(step[1], reference[0][3], **close)
+
+
+def test_kernels_give_pytorchs_results_and_the_choice_is_measured_once():
+    x, w = torch.randn(5, 48), torch.randn(40, 48)
+    with torch.inference_mode():
+        for kernel in kernels.available_kernels():
+            torch.testing.assert_close(kernels.kernel_call(kernel, w, None, 5)(x), x @ w.T, atol=1e-4, rtol=1e-4)
+        chosen = kernels.choose_kernel(5, 48, 40)
+    assert chosen in kernels.available_kernels()
+    [row] = [r for r in kernels.measurements() if (r["rows"], r["in"], r["out"]) == (5, 48, 40)]
+    assert row["chosen"] == chosen and set(row["gflops"]) == set(kernels.available_kernels())
+    assert kernels.choose_kernel(5, 48, 40) == chosen
+    assert kernels.cpu_description()["model"]
+
+
+def test_int8_weights_keep_each_output_channel_within_half_a_step():
+    w = torch.randn(16, 32) * torch.linspace(0.01, 3, 16)[:, None]
+    q, scales = kernels.quantize_int8(w)
+    assert q.dtype is torch.int8 and scales.shape == (16,)
+    assert ((q.float() * scales[:, None] - w).abs() <= scales[:, None] / 2 + 1e-6).all()
+
+
+@pytest.mark.slow
+def test_lower_precision_is_explicit_and_refused_where_it_cannot_run(chat_model):
+    model, tokenizer = chat_model
+    chats = [[{"role": "user", "content": q}] for q in ("What is the capital of France?", "List three prime numbers.")]
+    settings = GenerationSettings(max_new_tokens=16, batch_size=2)
+    fp32 = generate_chats(model, tokenizer, chats, settings)
+    precisions = ["int8"] + (["bf16"] if kernels.bf16_supported() else [])
+    for precision in precisions:
+        low = generate_chats(model, tokenizer, chats, settings, precision=precision)
+        assert all(0 < g.tokens_out <= 16 for g in low)
+        assert "Paris" in low[0].output
+    assert [g.output for g in generate_chats(model, tokenizer, chats, settings)] == [g.output for g in fp32]
+    with pytest.raises(InvalidInput, match="not a precision"):
+        generate_chats(model, tokenizer, chats, settings, precision="fp8")
+    from transformers import MistralConfig, MistralForCausalLM
+
+    windowed = MistralForCausalLM(MistralConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
+                                                num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                                sliding_window=16)).eval()
+    with pytest.raises(InvalidInput, match="runs only on the CPU for plain Llama-family models"):
+        generate_chats(windowed, tokenizer, chats, settings, precision="int8")
