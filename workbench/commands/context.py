@@ -121,10 +121,6 @@ class Context:
         return not self.json and sys.stderr.isatty()
 
 
-def run_handler(func: Callable[[Context], int], args: argparse.Namespace) -> int:
-    return func(Context(args))
-
-
 def exit_status(action: Callable[[], int]) -> int:
     """Runs a command: a WorkbenchError is one `error: ...` line and status 2, Ctrl-C 130, anything else one line
     and status 1 (the traceback with WORKBENCH_DEBUG=1)."""
