@@ -367,3 +367,15 @@ def test_prices_lineage_and_removal_on_both_databases(any_store, tmp_path, lora_
     sources.remove_model(any_store, actor=SYSTEM, name="lora")
     sources.remove_model(any_store, actor=SYSTEM, name="base")
     assert registry.count_models(any_store) == 0
+
+
+def test_a_local_model_generates_in_the_precision_chosen_for_it_and_only_fp32_by_default(models_store, dan):
+    name = "smollm2-135m-instruct"
+    assert registry.get_model(models_store, actor=dan, name=name).precision == "fp32"
+    model = registry.set_precision(models_store, actor=dan, name=name, precision="int8")
+    assert model.precision == "int8" and model.to_dict()["precision"] == "int8"
+    assert registry.get_model(models_store, actor=dan, name=name).info["description"], "the rest of info is kept"
+    [event] = _events(models_store, "model.precision")
+    assert event.actor == "dan" and event.before == {"precision": None} and event.after == {"precision": "int8"}
+    with pytest.raises(InvalidInput, match="'fp16' is not a precision; choose one of fp32, bf16, int8"):
+        registry.set_precision(models_store, actor=dan, name=name, precision="fp16")
