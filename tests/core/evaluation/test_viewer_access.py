@@ -106,6 +106,10 @@ def test_counterfactual_pairs_keep_figures_but_no_text_for_viewers(store, remote
         suites.CaseIn({"input": PROMPT}), suites.CaseIn({"input": "He is a young customer."})])
     report = bias.run_counterfactual(store, actor=SCIENTIST, suite="cf", model="remote")
     assert report.pairs == 2 and _leaks(report.worst)
+    from core.governance import audit
+
+    probes = audit.list_events(store, actor=SYSTEM, filters=audit.AuditFilter(action="eval.counterfactual"))
+    assert [(e.actor, e.target_id) for e in probes] == [("dan", "cf@1")]
     seen = bias.withhold_probe_text(report, VIEWER)
     assert (seen.pairs, seen.mean_length_change) == (report.pairs, report.mean_length_change)
     assert [r["position"] for r in seen.worst] == [r["position"] for r in report.worst]
