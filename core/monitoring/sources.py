@@ -8,6 +8,7 @@ order; datasets with Parquet's column projection, batch by batch. Nothing else i
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -201,11 +202,11 @@ def iter_events(store: Store, source: EventSource, needs: set[str], *, chunk_row
             else:  # ids spread by out-of-order ingestion: the ids themselves
                 pieces = [base.where(InferenceEvent.id.in_(piece.tolist())) for piece in np.array_split(
                     part, -(-len(part) // 20_000))]
-            rows = [row for piece in pieces for row in connection.execute(piece.order_by(InferenceEvent.id)).all()]
+            rows = [row for piece in pieces for row in _raw_rows(connection, piece.order_by(InferenceEvent.id))]
             if not rows:
                 continue
-            # column by column (rows transposed in C): pandas would probe each Row for attributes otherwise
-            frame = pd.DataFrame({name: pd.Series(values, dtype=object if name.startswith("meta.") else None)
+            # column by column (rows transposed in C); text columns stay Python objects
+            frame = pd.DataFrame({name: pd.Series(values, dtype=None if name in _NUMBERS else object)
                                   for name, values in zip(names, zip(*rows))})
             if derived:
                 frame = text_fields.complete(store, frame, needs)
@@ -216,14 +217,36 @@ def iter_events(store: Store, source: EventSource, needs: set[str], *, chunk_row
             yield frame
 
 
+_NUMBERS = {"id", "latency_s", "ttft_s", "tokens_in", "tokens_out", "cost", "feedback_score", "deployment_version",
+            "guard_flags", "_cached", "prompt_chars", "prompt_words", "prompt_tokens", "output_chars", "output_words",
+            "output_tokens"}
+
+
+def _raw_rows(connection, query) -> list[tuple]:
+    """The query's rows as the driver's plain tuples. The columns read here need no conversion (numbers, text,
+    SQLite's stored time text, which pandas parses as UTC), and SQLAlchemy's Row objects cost more than the read."""
+    result = connection.execute(query)
+    try:
+        return result.cursor.fetchall()
+    finally:
+        result.close()
+
+
 def window_ids(store: Store, source: EventSource) -> np.ndarray:
     """The ids of the source's events, sorted, read through the time (or column and time) index alone."""
     from core.events.query import apply_filter
     from core.storage.tables import InferenceEvent
 
     query = apply_filter(select(InferenceEvent.id), _event_filter(source))
-    with store.engine.connect() as connection:
-        ids = np.array(connection.execute(query).scalars().all(), dtype=np.int64)
+    parts = []
+    with store.engine.connect() as connection:  # in parts, so a window of millions never is a list of ints
+        result = connection.execute(query)  # no stream_results: SQLAlchemy would buffer rows ahead of the cursor
+        try:
+            while rows := result.cursor.fetchmany(250_000):
+                parts.append(np.fromiter(map(operator.itemgetter(0), rows), dtype=np.int64, count=len(rows)))
+        finally:
+            result.close()
+    ids = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
     ids.sort()
     return ids
 
