@@ -623,6 +623,7 @@ def create_app(store: Store, config: ServeConfig | None = None):
         while live["target"].info.kind != "openai":
             try:
                 queued = submit(live["target"])
+                live["request"] = queued[0]  # a client gone before the first delta still frees its row
                 break
             except (Unavailable, ApiError) as exc:
                 live["target"] = fall_back(live["target"], exc)
