@@ -65,3 +65,16 @@ def test_viewers_and_annotators_are_refused(store, people):
         assert not app.exception
         assert any("Not authorised" in e.value for e in app.error)
         assert not app.dataframe and not any("Soon" in t.value for t in app.text)
+
+
+def test_an_embedding_call_shows_its_texts_and_no_answer(store, people):
+    _seed(store)
+    log_events(store, [EventIn(model="minilm-l6-v2", input={"input": ["refund my order", "reset my password"]},
+                               endpoint="embeddings", application="search", metadata={"segment": "search"},
+                               tokens_in=9, latency_s=0.02)])
+    app = _open(store, "dan")
+    app.text_input(key="events.where").input("segment=search").run()
+    assert not app.exception and len(app.dataframe[0].value) == 1
+    texts = [t.value for t in app.text]
+    assert "refund my order" in texts and "reset my password" in texts
+    assert "(an embedding call: the vectors are not recorded)" in texts

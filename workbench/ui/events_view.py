@@ -66,9 +66,16 @@ def show_event(event: EventInfo) -> None:
         st.caption(str(message.get("role", "?")).upper())
         content = message.get("content")
         st.text(content if isinstance(content, str) else str(content))
+    if isinstance(event.input, dict) and "input" in event.input:  # an embedding call: its texts as given
+        texts = event.input["input"]
+        for text in texts if isinstance(texts, list) else [texts]:
+            st.caption("TEXT")
+            st.text(str(text))
     st.caption("ANSWER" + (f" · finish reason {event.finish_reason}" if event.finish_reason else ""))
     if event.output is not None:
         st.text(event.output)
+    elif event.endpoint == "embeddings":
+        st.text("(an embedding call: the vectors are not recorded)")
     else:
         st.text("(no answer recorded)")
     if event.error:
