@@ -203,7 +203,7 @@ def _decode_slots(model, prompts: list[list[int]], order: list[int], pad_id: int
     from core.inference.slots import SlotCache, prepared
 
     slots = min(settings.batch_size, len(prompts))
-    cache = SlotCache(prepared(model, precision, settings.batch_size), slots,
+    cache = SlotCache(prepared(model, precision, slots), slots,
                       columns=max(64, max(len(prompts[i]) for i in order[:slots]) + min(settings.max_new_tokens, 64)))
     owners: list[int | None] = [None] * slots
     logits = torch.zeros(slots, cache.model.vocab)

@@ -91,7 +91,10 @@ class PreparedModel:
         total = sum(p.numel() * p.element_size() for p in model.parameters())
         self.layers = [_Layer(layer, precision, rows, total) for layer in inner.layers[:config.num_hidden_layers]]
         self.embed, self.norm, self.rotary = inner.embed_tokens, inner.norm, inner.rotary_emb
-        self.head = _Linear(model.lm_head.weight, precision, rows, total)
+        # int8 is for the layers: the vocabulary projection (tied to the embeddings in small models) stays in bf16
+        # where the CPU has it (quantising it too left greedy answers identical to fp32's far less often).
+        head_precision = "bf16" if precision == "int8" and kernels.bf16_supported() else precision
+        self.head = _Linear(model.lm_head.weight, head_precision, rows, total)
         self.vocab = self.head.out_features
 
     def kernels_used(self) -> dict[str, str]:
@@ -112,7 +115,9 @@ class PreparedModel:
 
 
 def prepared(model, precision: str = "fp32", rows: int = 32) -> PreparedModel:
-    """The model's prepared weights for `precision`, made once per model, precision and row count."""
+    """The model's prepared weights for `precision`, made once per model, precision and row count (the row count
+    is what the kernels are measured and MKL's packed weights are packed for; other counts still work, on MKL's
+    plain path)."""
     key = (precision, rows)
     with _lock:
         cache = model.__dict__.setdefault("_workbench_prepared", {})
