@@ -7,6 +7,10 @@ continuous-batching mode) on the same model folder, offline. Prints tokens/s, p5
 scheduler's batch sizes, and how many concurrent answers equal the one-at-a-time ones. Asserts nothing about time.
 
     .venv/bin/python bench/serve.py [--clients 16] [--max-tokens 32] [--peer] [--serial-sample K]
+
+The one-at-a-time baseline times at least 8 requests (all N unless --serial-sample says fewer). When `transformers
+serve` cannot run here (its CLI or serving extras missing, the model not loadable offline) the peer line says why
+in one line and the rest of the figures stand.
 """
 from __future__ import annotations
 
@@ -81,7 +85,8 @@ def run_phase(client, model, prompts, max_tokens, concurrent: bool) -> dict:
 
 def show(label: str, phase: dict) -> None:
     print(f"{label:<34} {phase['tokens']:>6} tok  {phase['wall']:>7.1f} s  {phase['tps']:>7.2f} tok/s  "
-          f"p50 {phase['p50']:>6.2f} s  p95 {phase['p95']:>6.2f} s  TTFT p50 {phase['ttft']:>6.2f} s", flush=True)
+          f"p50 {phase['p50']:>6.2f} s  p95 {phase['p95']:>6.2f} s  TTFT p50 {phase['ttft']:>6.2f} s  "
+          f"(load average {os.getloadavg()[0]:.1f})", flush=True)
 
 
 def start_workbench(home: Path):
@@ -123,15 +128,23 @@ def start_workbench(home: Path):
     return process, url, key, path
 
 
+class _Skip(Exception):
+    """--peer-only: the workbench phases are left out."""
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--peer", action="store_true", help="Also measure `transformers serve` (offline, CB mode).")
+    parser.add_argument("--peer-only", action="store_true",
+                        help="Measure only `transformers serve` (compare with an earlier run's workbench figures).")
     parser.add_argument("--serial-sample", type=int, default=0,
                         help="Send only the first K requests one at a time (tokens/s of that phase from them; on a "
-                             "slow or loaded machine); 0: all.")
+                             "slow or loaded machine; at least 8); 0: all.")
     args = parser.parse_args()
+    if args.serial_sample:
+        args.serial_sample = min(args.clients, max(8, args.serial_sample))
     import httpx
     from openai import OpenAI
 
@@ -142,7 +155,10 @@ def main() -> int:
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as folder:
         process, url, key, path = start_workbench(Path(folder))
+        serial = together = None
         try:
+            if args.peer_only:
+                raise _Skip
             client = OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0, timeout=1800)
             one_call(client, bundled.DEFAULT_CHAT_MODEL, prompts[0], 4)  # warm up
             serial = run_phase(client, bundled.DEFAULT_CHAT_MODEL, prompts[:args.serial_sample or None],
@@ -158,17 +174,23 @@ def main() -> int:
             print(f"ratio concurrent / one at a time: {together['tps'] / serial['tps']:.2f}x tokens/s; "
                   f"identical greedy answers: {same}/{len(serial['calls'])}; decode steps by batch size: "
                   f"{dict(sorted(sizes.items()))}", flush=True)
+        except _Skip:
+            pass
         finally:
             process.terminate()
             process.wait(30)
-        if args.peer:
+        args.peer = args.peer or args.peer_only
+        if args.peer and not (Path(sys.executable).parent / "transformers").exists():
+            print("transformers serve did not run here: the `transformers` CLI is not installed in this "
+                  "environment.", flush=True)
+        elif args.peer:
             port = free_port()
             env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
             peer = subprocess.Popen([str(Path(sys.executable).parent / "transformers"), "serve", "--port", str(port),
                                      "--host", "127.0.0.1", "--continuous-batching", "--device", "cpu", path],
                                     env=env, stdout=subprocess.DEVNULL, stderr=open(Path(folder) / "peer.log", "w"))
             try:
-                wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=5).status_code == 200, 300,
+                wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=5).status_code == 200, 900,
                            "transformers serve")
                 client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="none", max_retries=0, timeout=1800)
                 one_call(client, path, prompts[0], 4)
@@ -177,11 +199,15 @@ def main() -> int:
                 show("transformers serve, one at a time", peer_serial)
                 peer_together = run_phase(client, path, prompts, args.max_tokens, concurrent=True)
                 show(f"transformers serve, {args.clients} concurrent", peer_together)
-                print(f"workbench / transformers serve, concurrent: {together['tps'] / peer_together['tps']:.2f}x "
-                      "tokens/s", flush=True)
-            except SystemExit as exc:
-                print(f"transformers serve did not run here: {exc}; log: "
-                      f"{(Path(folder) / 'peer.log').read_text()[-800:]}", flush=True)
+                if together is not None:
+                    same = sum(p["text"] == t["text"] for p, t in zip(peer_together["calls"], together["calls"]))
+                    print(f"workbench / transformers serve, concurrent: "
+                          f"{together['tps'] / peer_together['tps']:.2f}x tokens/s; one at a time: "
+                          f"{serial['tps'] / peer_serial['tps']:.2f}x; greedy answers equal to workbench's: "
+                          f"{same}/{len(together['calls'])}", flush=True)
+            except (SystemExit, Exception) as exc:
+                last = ((Path(folder) / "peer.log").read_text().strip().splitlines() or ["(no log)"])[-1]
+                print(f"transformers serve did not run here: {exc} (its log ends: {last[:300]})", flush=True)
             finally:
                 peer.terminate()
                 peer.wait(30)
