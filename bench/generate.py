@@ -194,8 +194,10 @@ def main() -> None:
 
     sample = list(range(len(prompts)))
     if args.single_sample and args.single_sample < len(prompts):
+        # Evenly spaced, shifted by one each time so that the sample holds short and long-context prompts alike
+        # (every fourth prompt carries the long context).
         step = len(prompts) / args.single_sample
-        sample = [int(i * step) for i in range(args.single_sample)]
+        sample = sorted({min(len(prompts) - 1, int(i * step) + i % 4) for i in range(args.single_sample)})
     started, cpu = time.perf_counter(), time.process_time()
     single_out, single_tokens = one_at_a_time(model, tokenizer, [prompts[i] for i in sample], args.max_new_tokens)
     single_s, single_cpu = time.perf_counter() - started, time.process_time() - cpu
