@@ -1,4 +1,4 @@
-"""`workbench models add | remove | set-price | check` as real processes: the same core functions as the page."""
+"""`workbench models add | remove | set-price | set-precision | check` as real processes: the same core functions as the page."""
 import json
 import os
 import socket
@@ -53,6 +53,18 @@ def test_add_an_adapter_and_see_it_made_from_its_base(models_store, home, shared
     assert "made from it: my-lora" in shown
     _one_line_error(run("models", "remove", "smollm2-135m-instruct", home=home),
                     "is bundled with the workbench and cannot be removed")
+
+
+def test_choose_the_precision_a_local_model_generates_in(models_store, home):
+    chosen = run("models", "set-precision", "smollm2-135m-instruct", "int8", "--json", home=home)
+    assert chosen.returncode == 0, chosen.stderr
+    assert json.loads(chosen.stdout)["precision"] == "int8"
+    back = run("models", "set-precision", "smollm2-135m-instruct", "fp32", home=home)
+    assert back.stdout == "smollm2-135m-instruct now generates in fp32 unless a call asks for another\n"
+    audit = json.loads(run("audit", "list", "--target", "model", "--json", home=home).stdout)
+    assert [e["action"] for e in audit[:2]] == ["model.precision", "model.precision"]
+    refused = run("models", "set-precision", "smollm2-135m-instruct", "fp16", home=home)
+    assert refused.returncode == 2 and "invalid choice: 'fp16'" in refused.stderr
 
 
 def test_add_an_endpoint_and_check_it(store, home):

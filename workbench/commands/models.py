@@ -98,6 +98,13 @@ def cmd_set_price(ctx) -> int:
                                      f"${model.price_per_1k_output:g} per 1k output tokens")
 
 
+def cmd_set_precision(ctx) -> int:
+    from core.models import registry
+
+    model = registry.set_precision(ctx.store, actor=ctx.actor, name=ctx.args.name, precision=ctx.args.precision)
+    return ctx.show(model.to_dict(), f"{model.name} now generates in {model.precision} unless a call asks for another")
+
+
 def cmd_check(ctx) -> int:
     from core.models import sources
 
@@ -145,6 +152,12 @@ def register(commands, add) -> None:
     models_price.add_argument("name")
     models_price.add_argument("--input-per-1k", type=float, required=True, help="USD per 1,000 input tokens.")
     models_price.add_argument("--output-per-1k", type=float, required=True, help="USD per 1,000 output tokens.")
+    models_precision = add(sub, "set-precision", cmd_set_precision,
+                           "Choose the precision a local chat model generates in: fp32 (default; greedy answers "
+                           "match one-at-a-time generation), bf16 or int8 (faster on CPUs with bf16 kernels; "
+                           "answers may differ, see `bench/generate.py --precisions`).")
+    models_precision.add_argument("name")
+    models_precision.add_argument("precision", choices=["fp32", "bf16", "int8"])
     models_check = add(sub, "check", cmd_check, "Ask a registered endpoint which models it serves; "
                                                 "exit 1 when it does not list the model.")
     models_check.add_argument("name")
