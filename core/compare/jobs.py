@@ -66,10 +66,5 @@ def run_job(store: Store, job: queue.JobInfo, progress) -> dict[str, Any]:
 
 
 def active_job(store: Store, *, actor: Actor) -> queue.JobInfo | None:
-    """This user's newest comparison job that is still queued or running (a page shows it instead of starting a
-    second one)."""
-    for status in (queue.RUNNING, queue.QUEUED):
-        found = queue.list_jobs(store, actor=actor, kind=KIND, status=status, created_by=actor.name, limit=1)
-        if found:
-            return found[0]
-    return None
+    """This user's newest comparison job still running or queued."""
+    return actions.active_job(store, actor=actor, kind=KIND)

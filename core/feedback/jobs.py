@@ -173,9 +173,5 @@ def run_job(store: Store, job: queue.JobInfo, progress) -> dict[str, Any]:
 
 
 def active_job(store: Store, *, actor: Actor) -> queue.JobInfo | None:
-    """This user's newest annotate job still queued or running (the form follows it instead of starting another)."""
-    for status in (queue.RUNNING, queue.QUEUED):
-        found = queue.list_jobs(store, actor=actor, kind=KIND, status=status, created_by=actor.name, limit=1)
-        if found:
-            return found[0]
-    return None
+    """This user's newest annotate job still running or queued."""
+    return actions.active_job(store, actor=actor, kind=KIND)

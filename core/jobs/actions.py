@@ -65,6 +65,15 @@ def list_jobs(store: Store, *, actor: Actor, kind: str | None = None, status: st
     return queue.list_jobs(store, actor=actor, kind=kind, status=status, created_by=created_by, limit=limit)
 
 
+def active_job(store: Store, *, actor: Actor, kind: str) -> queue.JobInfo | None:
+    """This user's newest job of `kind` still running or queued: a page follows it instead of starting a second."""
+    for status in (queue.RUNNING, queue.QUEUED):
+        found = queue.list_jobs(store, actor=actor, kind=kind, status=status, created_by=actor.name, limit=1)
+        if found:
+            return found[0]
+    return None
+
+
 def cancel(store: Store, *, actor: Actor, job_id: int) -> queue.JobInfo:
     """Cancels a queued or running job of any kind; its launcher stops the process."""
     job = queue.get_job(store, actor=actor, job_id=job_id)

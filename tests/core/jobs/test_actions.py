@@ -8,7 +8,7 @@ import pytest
 from core.compare import jobs as compare_jobs
 from core.compare import runs
 from core.errors import Conflict, InvalidInput, PermissionDenied
-from core.governance.roles import SYSTEM, Role
+from core.governance.roles import SYSTEM, Actor, Role
 from core.inference.generate import GenerationSettings
 from core.jobs import actions, kinds, queue, worker
 from core.jobs.launcher import LAUNCHERS, command_for
@@ -144,3 +144,17 @@ def test_the_worker_runs_a_comparison_beside_a_running_fine_tune(store, people, 
     assert worker.tick(store, gpus=0) == [first.id, comparison.id]
     assert queue.get_job(store, actor=dan, job_id=second.id).status == queue.QUEUED
     assert Path(first.run_dir, "config.json").exists()
+
+
+def test_a_page_follows_the_users_own_running_or_queued_job_of_its_kind(store, people):
+    """What Compare, Pipelines and Feedback do before offering Run: find this user's job still in flight."""
+    dan = Actor(name="dan", role=Role.DATA_SCIENTIST, user_id=people[Role.DATA_SCIENTIST].id)
+    ada = Actor(name="ada", role=Role.ADMIN, user_id=people[Role.ADMIN].id)
+    assert actions.active_job(store, actor=dan, kind="compare") is None
+    job = queue.submit(store, actor=dan, kind="compare", name="grid", config={})
+    assert actions.active_job(store, actor=dan, kind="compare").id == job.id
+    assert compare_jobs.active_job(store, actor=dan).id == job.id
+    assert actions.active_job(store, actor=dan, kind="pipeline") is None
+    assert actions.active_job(store, actor=ada, kind="compare") is None  # another user's job is not theirs to follow
+    queue.cancel(store, actor=dan, job_id=job.id)
+    assert actions.active_job(store, actor=dan, kind="compare") is None
