@@ -13,15 +13,6 @@ import sys
 
 from workbench.commands.context import Context, Parser, add_command, exit_status
 
-# Names the command modules used before workbench/commands/context.py held them; kept importable for modules
-# not yet moved to the context.
-from workbench.commands.context import Parser as _Parser  # noqa: F401
-from workbench.commands.context import actor_of as _actor  # noqa: F401
-from workbench.commands.context import open_store as _store  # noqa: F401
-from workbench.commands.context import print_json as _print_json  # noqa: F401
-from workbench.commands.context import print_table as _print_table  # noqa: F401
-from workbench.commands.generate import read_jsonl_objects as _read_jsonl_objects  # noqa: F401
-
 
 def build_parser() -> argparse.ArgumentParser:
     from workbench.commands import register_all

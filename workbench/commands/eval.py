@@ -6,12 +6,8 @@ import sys
 from pathlib import Path
 
 from core.errors import InvalidInput
+from workbench.commands import context
 
-
-def _cli():
-    from workbench import cli
-
-    return cli
 
 
 def _read(path: str, what: str) -> str:
@@ -68,9 +64,8 @@ def _cases_file(path: str):
 
 
 def _print_suite(suite, as_json: bool, with_cases: bool = False) -> None:
-    cli = _cli()
     if as_json:
-        cli._print_json(suite.to_dict(with_cases=with_cases))
+        context.print_json(suite.to_dict(with_cases=with_cases))
         return
     print(f"{suite.ref}: {suite.case_count} cases, checks: {', '.join(c['label'] for c in suite.checks) or 'per case'}"
           + (f", prompt {suite.prompt}" if suite.prompt else "")
@@ -84,10 +79,9 @@ def _print_suite(suite, as_json: bool, with_cases: bool = False) -> None:
 def cmd_suites_create(args) -> int:
     from core.evaluation import suites
 
-    cli = _cli()
     checks = [parse_check(c) for c in args.check or ()]
-    store = cli._store()
-    actor = cli._actor(args, store)
+    store = context.open_store()
+    actor = context.actor_of(args, store)
     if bool(args.dataset) == bool(args.cases):
         raise InvalidInput("Give the cases with --dataset NAME@N or --cases FILE.jsonl (one of them).")
     if args.dataset:
@@ -106,16 +100,15 @@ def cmd_suites_create(args) -> int:
 def cmd_suites_list(args) -> int:
     from core.evaluation import suites
 
-    cli = _cli()
-    store = cli._store()
-    found = suites.list_suites(store, actor=cli._actor(args, store))
+    store = context.open_store()
+    found = suites.list_suites(store, actor=context.actor_of(args, store))
     if args.json:
-        cli._print_json([s.to_dict() for s in found])
+        context.print_json([s.to_dict() for s in found])
     elif not found:
         print("No evaluation suite yet; create one with `workbench eval suites create` or `workbench eval "
               "import-promptfoo`.")
     else:
-        cli._print_table([{"suite": s.ref, "cases": s.case_count, "checks": len(s.checks), "prompt": s.prompt or "",
+        context.print_table([{"suite": s.ref, "cases": s.case_count, "checks": len(s.checks), "prompt": s.prompt or "",
                            "source": s.source, "by": s.created_by} for s in found])
     return 0
 
@@ -123,21 +116,19 @@ def cmd_suites_list(args) -> int:
 def cmd_suites_show(args) -> int:
     from core.evaluation import suites
 
-    cli = _cli()
-    store = cli._store()
-    _print_suite(suites.get_suite(store, actor=cli._actor(args, store), ref=args.ref), args.json, with_cases=True)
+    store = context.open_store()
+    _print_suite(suites.get_suite(store, actor=context.actor_of(args, store), ref=args.ref), args.json, with_cases=True)
     return 0
 
 
 def cmd_import_promptfoo(args) -> int:
     from core.evaluation import promptfoo
 
-    cli = _cli()
     text = _read(args.file, "promptfoo")
-    store = cli._store()
-    result = promptfoo.import_text(store, actor=cli._actor(args, store), text=text, name=args.name, prompt=args.prompt)
+    store = context.open_store()
+    result = promptfoo.import_text(store, actor=context.actor_of(args, store), text=text, name=args.name, prompt=args.prompt)
     if args.json:
-        cli._print_json(result.to_dict())
+        context.print_json(result.to_dict())
     else:
         print(f"Imported {result.suite.case_count} cases as {result.suite.ref}"
               + (f"; prompt {result.suite.prompt}" if result.suite.prompt else ""))
@@ -150,16 +141,15 @@ def cmd_export_promptfoo(args) -> int:
     from core.evaluation import promptfoo, suites
     from core.prompts import templates
 
-    cli = _cli()
-    store = cli._store()
-    actor = cli._actor(args, store)
+    store = context.open_store()
+    actor = context.actor_of(args, store)
     suite = suites.get_suite(store, actor=actor, ref=args.ref)
     body = templates.get_version(store, actor=actor, ref=suite.prompt).body if suite.prompt else None
     text, missing = promptfoo.export_suite(suite, prompt_body=body)
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
     if args.json:
-        cli._print_json({"suite": suite.ref, "file": args.out, "not_exported": missing,
+        context.print_json({"suite": suite.ref, "file": args.out, "not_exported": missing,
                          **({} if args.out else {"yaml": text})})
     else:
         if not args.out:
@@ -178,9 +168,8 @@ def _settings(args):
 def cmd_run(args) -> int:
     from core.evaluation import jobs, runs
 
-    cli = _cli()
-    store = cli._store()
-    actor = cli._actor(args, store)
+    store = context.open_store()
+    actor = context.actor_of(args, store)
     if args.here:
         run = runs.run_evaluation(store, actor=actor, suite=args.suite, models=args.model, judge=args.judge,
                                   baseline=args.baseline, settings=_settings(args))
@@ -192,7 +181,7 @@ def cmd_run(args) -> int:
                                       baseline=args.baseline, settings=_settings(args))
     if not args.wait:
         if args.json:
-            cli._print_json({"id": run.id, "job": job.id, "status": job.status, "suite": run.suite,
+            context.print_json({"id": run.id, "job": job.id, "status": job.status, "suite": run.suite,
                              "models": run.models})
         else:
             print(f"Evaluation run {run.id} of {run.suite} queued as job {job.id}.")
@@ -209,9 +198,8 @@ def cmd_run(args) -> int:
 
 
 def _print_report(shown: dict, as_json: bool) -> None:
-    cli = _cli()
     if as_json:
-        cli._print_json(shown)
+        context.print_json(shown)
         return
     print(f"Evaluation run {shown['id']} of {shown['suite']}: {shown['status']}")
     rows = []
@@ -224,7 +212,7 @@ def _print_report(shown: dict, as_json: bool) -> None:
                          "95% CI": "" if low is None else f"{low:.0%}-{high:.0%}",
                          "mean": "" if check["mean"] is None else f"{check['mean']:.3g}"})
     if rows:
-        cli._print_table(rows)
+        context.print_table(rows)
     for model, flips in (shown.get("flipped") or {}).items():
         regressions = sum(1 for f in flips if f["kind"] == "regression")
         print(f"{model}: {regressions} regression(s), {len(flips) - regressions} improvement(s) vs {shown['baseline']}")
@@ -233,22 +221,20 @@ def _print_report(shown: dict, as_json: bool) -> None:
 def cmd_show(args) -> int:
     from core.evaluation import runs
 
-    cli = _cli()
-    store = cli._store()
-    _print_report(runs.report(store, actor=cli._actor(args, store), run_id=args.run), args.json)
+    store = context.open_store()
+    _print_report(runs.report(store, actor=context.actor_of(args, store), run_id=args.run), args.json)
     return 0
 
 
 def cmd_runs(args) -> int:
     from core.evaluation import runs
 
-    cli = _cli()
-    store = cli._store()
-    found = runs.list_runs(store, actor=cli._actor(args, store), suite=args.suite)
+    store = context.open_store()
+    found = runs.list_runs(store, actor=context.actor_of(args, store), suite=args.suite)
     if args.json:
-        cli._print_json([r.to_dict() for r in found])
+        context.print_json([r.to_dict() for r in found])
     else:
-        cli._print_table([{"id": r.id, "suite": r.suite, "models": ", ".join(r.models), "status": r.status,
+        context.print_table([{"id": r.id, "suite": r.suite, "models": ", ".join(r.models), "status": r.status,
                            "progress": f"{r.done}/{r.total}", "by": r.created_by,
                            "at": f"{r.created_at:%Y-%m-%d %H:%M}"} for r in found])
     return 0
@@ -257,10 +243,9 @@ def cmd_runs(args) -> int:
 def cmd_cancel(args) -> int:
     from core.evaluation import runs
 
-    cli = _cli()
-    store = cli._store()
-    run = runs.cancel_run(store, actor=cli._actor(args, store), run_id=args.run)
-    cli._print_json(run.to_dict()) if args.json else print(f"Evaluation run {run.id}: {run.status} (cancel asked).")
+    store = context.open_store()
+    run = runs.cancel_run(store, actor=context.actor_of(args, store), run_id=args.run)
+    context.print_json(run.to_dict()) if args.json else print(f"Evaluation run {run.id}: {run.status} (cancel asked).")
     return 0
 
 
@@ -273,9 +258,8 @@ def _rules(args):
 
 
 def _print_gate(result, as_json: bool) -> None:
-    cli = _cli()
     if as_json:
-        cli._print_json(result.to_dict())
+        context.print_json(result.to_dict())
         return
     state = "PASSED" if result.passed else ("FAILED, overridden by " + result.override_by if result.override_by
                                             else "FAILED")
@@ -287,11 +271,10 @@ def _print_gate(result, as_json: bool) -> None:
 def cmd_gate_set(args) -> int:
     from core.evaluation import gates
 
-    cli = _cli()
-    store = cli._store()
-    config = gates.set_gate(store, actor=cli._actor(args, store), deployment=args.deployment, suite=args.suite,
+    store = context.open_store()
+    config = gates.set_gate(store, actor=context.actor_of(args, store), deployment=args.deployment, suite=args.suite,
                             rules=_rules(args), judge=args.judge)
-    cli._print_json(config.to_dict()) if args.json else print(
+    context.print_json(config.to_dict()) if args.json else print(
         f"Promotions of {config.deployment} now pass the gate on {config.suite} first.")
     return 0
 
@@ -299,9 +282,8 @@ def cmd_gate_set(args) -> int:
 def cmd_gate_run(args) -> int:
     from core.evaluation import gates
 
-    cli = _cli()
-    store = cli._store()
-    result = gates.run_gate(store, actor=cli._actor(args, store), suite=args.suite, candidate=args.candidate,
+    store = context.open_store()
+    result = gates.run_gate(store, actor=context.actor_of(args, store), suite=args.suite, candidate=args.candidate,
                             baseline=args.baseline, rules=_rules(args), judge=args.judge, settings=_settings(args))
     _print_gate(result, args.json)
     return 0 if result.passed else 1
@@ -310,13 +292,12 @@ def cmd_gate_run(args) -> int:
 def cmd_gate_list(args) -> int:
     from core.evaluation import gates
 
-    cli = _cli()
-    store = cli._store()
-    found = gates.list_results(store, actor=cli._actor(args, store), deployment=args.deployment)
+    store = context.open_store()
+    found = gates.list_results(store, actor=context.actor_of(args, store), deployment=args.deployment)
     if args.json:
-        cli._print_json([r.to_dict() for r in found])
+        context.print_json([r.to_dict() for r in found])
     else:
-        cli._print_table([{"id": r.id, "candidate": r.candidate, "baseline": r.baseline, "suite": r.suite,
+        context.print_table([{"id": r.id, "candidate": r.candidate, "baseline": r.baseline, "suite": r.suite,
                            "passed": r.passed, "override": r.override_by or "", "at": f"{r.created_at:%Y-%m-%d %H:%M}"}
                           for r in found])
     return 0
@@ -325,9 +306,8 @@ def cmd_gate_list(args) -> int:
 def cmd_gate_override(args) -> int:
     from core.evaluation import gates
 
-    cli = _cli()
-    store = cli._store()
-    _print_gate(gates.override_gate(store, actor=cli._actor(args, store), result_id=args.result, reason=args.reason),
+    store = context.open_store()
+    _print_gate(gates.override_gate(store, actor=context.actor_of(args, store), result_id=args.result, reason=args.reason),
                 args.json)
     return 0
 
@@ -335,33 +315,31 @@ def cmd_gate_override(args) -> int:
 def cmd_slice(args) -> int:
     from core.evaluation import bias
 
-    cli = _cli()
-    store = cli._store()
-    report = bias.slice_run(store, actor=cli._actor(args, store), run_id=args.run, model=args.model, by=args.by,
+    store = context.open_store()
+    report = bias.slice_run(store, actor=context.actor_of(args, store), run_id=args.run, model=args.model, by=args.by,
                             check=args.check, use="value" if args.mean else "passed")
     if args.json:
-        cli._print_json(report.to_dict())
+        context.print_json(report.to_dict())
     else:
         print(f"{report.metric} by {report.by}: largest difference {report.difference}, ratio {report.ratio}")
-        cli._print_table(report.groups)
+        context.print_table(report.groups)
     return 0
 
 
 def cmd_counterfactual(args) -> int:
     from core.evaluation import bias
 
-    cli = _cli()
     swaps = None
     if args.swaps:
         try:
             swaps = [tuple(pair) for pair in json.loads(_read(args.swaps, "swaps"))]
         except (ValueError, TypeError):
             raise InvalidInput("The swaps file must be a JSON list of [term, term] pairs.") from None
-    store = cli._store()
-    report = bias.run_counterfactual(store, actor=cli._actor(args, store), suite=args.suite, model=args.model,
+    store = context.open_store()
+    report = bias.run_counterfactual(store, actor=context.actor_of(args, store), suite=args.suite, model=args.model,
                                      swaps=swaps, settings=_settings(args))
     if args.json:
-        cli._print_json(report.to_dict())
+        context.print_json(report.to_dict())
     else:
         print(f"{report.pairs} pairs: refusal changed {report.refusal_changed}, pass changed {report.pass_changed}, "
               f"mean length change {report.mean_length_change}, mean sentiment change {report.mean_sentiment_change}")
@@ -371,9 +349,8 @@ def cmd_counterfactual(args) -> int:
 def cmd_card(args) -> int:
     from core.governance import model_cards
 
-    cli = _cli()
-    store = cli._store()
-    actor = cli._actor(args, store)
+    store = context.open_store()
+    actor = context.actor_of(args, store)
     if args.intended_use is not None or args.limitations is not None:
         current = model_cards.build_card(store, actor=actor, model=args.model)
         model_cards.set_card_text(store, actor=actor, model=args.model,
@@ -389,7 +366,7 @@ def cmd_card(args) -> int:
     else:
         card = model_cards.build_card(store, actor=actor, model=args.model)
     if args.json:
-        cli._print_json(card)
+        context.print_json(card)
         return 0
     text = model_cards.to_html(card) if args.format == "html" else model_cards.to_markdown(card)
     if args.out:
@@ -413,12 +390,11 @@ def _rule_options(command) -> None:
 
 
 def register(commands, add) -> None:
-    cli = _cli()
     group = commands.add_parser("eval", help="Evaluation suites, runs and release gates.",
                                 description="Evaluation suites, runs and release gates.")
-    sub = group.add_subparsers(dest="eval_command", metavar="ACTION", parser_class=cli._Parser, required=True)
+    sub = group.add_subparsers(dest="eval_command", metavar="ACTION", parser_class=context.Parser, required=True)
     suites_group = sub.add_parser("suites", help="Evaluation suites.", description="Evaluation suites.")
-    suites_sub = suites_group.add_subparsers(dest="suites_command", metavar="ACTION", parser_class=cli._Parser,
+    suites_sub = suites_group.add_subparsers(dest="suites_command", metavar="ACTION", parser_class=context.Parser,
                                              required=True)
     create = add(suites_sub, "create", cmd_suites_create, "Save a suite (a new version when the name exists).")
     create.add_argument("name")
@@ -460,7 +436,7 @@ def register(commands, add) -> None:
     cancel = add(sub, "cancel", cmd_cancel, "Cancel a queued or running evaluation.")
     cancel.add_argument("run", type=int)
     gate = sub.add_parser("gate", help="Release gates.", description="Release gates.")
-    gate_sub = gate.add_subparsers(dest="gate_command", metavar="ACTION", parser_class=cli._Parser, required=True)
+    gate_sub = gate.add_subparsers(dest="gate_command", metavar="ACTION", parser_class=context.Parser, required=True)
     gate_set = add(gate_sub, "set", cmd_gate_set, "Make promotions of a deployment pass a gate on a suite first.")
     gate_set.add_argument("deployment")
     gate_set.add_argument("--suite", required=True)

@@ -2,12 +2,8 @@
 from __future__ import annotations
 
 from core.errors import InvalidInput
+from workbench.commands import context
 
-
-def _cli():
-    from workbench import cli
-
-    return cli
 
 
 def _filters(args, default_limit: int):
@@ -22,11 +18,10 @@ def _filters(args, default_limit: int):
 def cmd_ingest(args) -> int:
     from core.events.ingest import ingest_file
 
-    cli = _cli()
-    store = cli._store()
-    result = ingest_file(store, actor=cli._actor(args, store), path=args.file, skip_bad_rows=args.skip_bad_rows)
+    store = context.open_store()
+    result = ingest_file(store, actor=context.actor_of(args, store), path=args.file, skip_bad_rows=args.skip_bad_rows)
     if args.json:
-        cli._print_json(result.to_dict())
+        context.print_json(result.to_dict())
     else:
         print(result.message)
     return 0
@@ -35,16 +30,15 @@ def cmd_ingest(args) -> int:
 def cmd_list(args) -> int:
     from core.events.query import list_events
 
-    cli = _cli()
-    store = cli._store()
-    found = list_events(store, actor=cli._actor(args, store), filters=_filters(args, 100))
+    store = context.open_store()
+    found = list_events(store, actor=context.actor_of(args, store), filters=_filters(args, 100))
     if args.json:
-        cli._print_json([e.to_dict() for e in found])
+        context.print_json([e.to_dict() for e in found])
     elif not found:
         print("No event matches. Events arrive from `workbench serve`, the Python call core.events.log.log_events, "
               "or files through `workbench events ingest FILE`.")
     else:
-        cli._print_table([{
+        context.print_table([{
             "event": e.event_id, "time": f"{e.time:%Y-%m-%d %H:%M:%S}", "model": e.model,
             "deployment": f"{e.deployment}@{e.deployment_version}" if e.deployment else "",
             "application": e.application or "", "status": e.status,
@@ -59,13 +53,12 @@ def cmd_export(args) -> int:
     from core.events.export import export_events
     from core.events.query import MAX_LIMIT
 
-    cli = _cli()
     if not args.name:
         raise InvalidInput("Name the dataset to export to with --name DATASET.")
-    store = cli._store()
-    version = export_events(store, actor=cli._actor(args, store), filters=_filters(args, MAX_LIMIT), name=args.name)
+    store = context.open_store()
+    version = export_events(store, actor=context.actor_of(args, store), filters=_filters(args, MAX_LIMIT), name=args.name)
     if args.json:
-        cli._print_json(version.to_dict())
+        context.print_json(version.to_dict())
     else:
         print(f"Saved {version.rows:,} events as {version.ref} ({version.source}).")
     return 0
@@ -86,10 +79,9 @@ def _filter_options(command, limit_help: str) -> None:
 
 
 def register(commands, add) -> None:
-    cli = _cli()
     events = commands.add_parser("events", help="The inference event log: ingest, list, export.",
                                  description="The inference event log: ingest, list, export.")
-    sub = events.add_subparsers(dest="events_command", metavar="ACTION", parser_class=cli._Parser, required=True)
+    sub = events.add_subparsers(dest="events_command", metavar="ACTION", parser_class=context.Parser, required=True)
     ingest = add(sub, "ingest", cmd_ingest, "Add the events of a Parquet, JSON Lines or CSV file (columns time, "
                                             "model, input required; other columns are metadata). Same content "
                                             "twice adds nothing.")

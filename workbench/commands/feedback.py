@@ -7,12 +7,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from core.errors import InvalidInput, WorkbenchError
+from workbench.commands import context
+from workbench.commands.generate import read_jsonl_objects
 
-
-def _cli():
-    from workbench import cli
-
-    return cli
 
 
 def _time(text: str | None, what: str) -> datetime | None:
@@ -71,7 +68,6 @@ def _questions(args):
 def cmd_create(args) -> int:
     from core.feedback import projects
 
-    cli = _cli()
     guidelines = None
     if args.guidelines:
         try:
@@ -80,14 +76,14 @@ def cmd_create(args) -> int:
             raise InvalidInput(f"The guidelines file {args.guidelines} cannot be read ({exc}).") from None
     if args.per_item is not None and args.overlap is not None:
         raise InvalidInput("Give --per-item or --overlap, not both.")
-    store = cli._store()
+    store = context.open_store()
     project = projects.create_project(
-        store, actor=cli._actor(args, store), name=args.name, source=_source(args), questions=_questions(args),
+        store, actor=context.actor_of(args, store), name=args.name, source=_source(args), questions=_questions(args),
         annotators=[a for a in (args.annotators or "").split(",") if a.strip()], per_item=args.per_item or 1,
         overlap=args.overlap, guidelines=guidelines, description=args.description, allow_markdown=args.markdown,
         seed=args.seed)
     if args.json:
-        cli._print_json({"project": project.name, "items": project.items, "id": project.id,
+        context.print_json({"project": project.name, "items": project.items, "id": project.id,
                          "annotators": project.annotators})
     else:
         print(f"Created project {project.name}: {project.items} items for {', '.join(project.annotators)}.")
@@ -102,7 +98,6 @@ def cmd_generate(args) -> int:
     from workbench.commands.jobs import print_submitted, wait_and_print
     from workbench.commands.options import from_options
 
-    cli = _cli()
     if args.per_item is not None and args.overlap is not None:
         raise InvalidInput("Give --per-item or --overlap, not both.")
     variable_map = {}
@@ -112,8 +107,8 @@ def cmd_generate(args) -> int:
             raise InvalidInput(f"--map takes VAR=COLUMN; '{entry}' has no '='.")
         variable_map[key.strip()] = value.strip()
     questions = _questions(args) or [parse_default_question()]
-    store = cli._store()
-    actor = cli._actor(args, store)
+    store = context.open_store()
+    actor = context.actor_of(args, store)
     request = jobs.GenerateRequest(
         name=args.name, models=tuple(args.model or ()), dataset_version=args.dataset, questions=tuple(questions),
         annotators=tuple(a for a in (args.annotators or "").split(",") if a.strip()),
@@ -130,7 +125,7 @@ def cmd_generate(args) -> int:
     done = actions.wait(store, actor=actor, job_id=job.id)
     result = done.result or {}
     if args.json:
-        cli._print_json({"project": result.get("annotation_project"), "items": result.get("items"), "job": done.id,
+        context.print_json({"project": result.get("annotation_project"), "items": result.get("items"), "job": done.id,
                          "status": done.status, "comparison_run": result.get("comparison_run"),
                          "error": done.error})
     elif done.status == queue.SUCCEEDED:
@@ -159,15 +154,14 @@ def _guidelines(args) -> str | None:
 def cmd_list(args) -> int:
     from core.feedback import projects
 
-    cli = _cli()
-    store = cli._store()
-    found = projects.list_projects(store, actor=cli._actor(args, store))
+    store = context.open_store()
+    found = projects.list_projects(store, actor=context.actor_of(args, store))
     if args.json:
-        cli._print_json([p.to_dict() for p in found])
+        context.print_json([p.to_dict() for p in found])
     elif not found:
         print("No annotation project yet; make one with `workbench feedback create NAME ...`.")
     else:
-        cli._print_table([{"name": p.name, "status": p.status, "items": p.items, "ratings": p.ratings,
+        context.print_table([{"name": p.name, "status": p.status, "items": p.items, "ratings": p.ratings,
                            "source": p.source, "by": p.created_by} for p in found])
     return 0
 
@@ -175,15 +169,14 @@ def cmd_list(args) -> int:
 def cmd_queue(args) -> int:
     from core.feedback import ratings
 
-    cli = _cli()
-    store = cli._store()
-    items = ratings.queue(store, actor=cli._actor(args, store), project=args.name, include_done=args.all)
+    store = context.open_store()
+    items = ratings.queue(store, actor=context.actor_of(args, store), project=args.name, include_done=args.all)
     if args.json:
-        cli._print_json({"items": [i.to_dict() for i in items]})
+        context.print_json({"items": [i.to_dict() for i in items]})
     elif not items:
         print("Nothing left to rate in this project.")
     else:
-        cli._print_table([{"item": i.item_id, "status": i.status,
+        context.print_table([{"item": i.item_id, "status": i.status,
                            "prompt": " ".join(i.to_dict()["prompt"].split())[:60]} for i in items])
     return 0
 
@@ -191,11 +184,10 @@ def cmd_queue(args) -> int:
 def cmd_rate(args) -> int:
     from core.feedback import ratings
 
-    cli = _cli()
-    store = cli._store()
-    actor = cli._actor(args, store)
+    store = context.open_store()
+    actor = context.actor_of(args, store)
     done, problems = [], []
-    for number, record in cli._read_jsonl_objects(args.source):
+    for number, record in read_jsonl_objects(args.source):
         try:
             missing = [k for k in ("item", "question", "value") if k not in record]
             if missing:
@@ -207,7 +199,7 @@ def cmd_rate(args) -> int:
         except WorkbenchError as exc:
             problems.append({"line": number, "error": str(exc)})
     if args.json:
-        cli._print_json({"rated": len(done), "results": done, "errors": problems})
+        context.print_json({"rated": len(done), "results": done, "errors": problems})
     else:
         print(f"Recorded {len(done)} answer(s).")
         for problem in problems:
@@ -225,12 +217,11 @@ def _item_id(value) -> int:
 def cmd_stats(args) -> int:
     from core.feedback import results
 
-    cli = _cli()
-    store = cli._store()
-    stats = results.project_stats(store, actor=cli._actor(args, store), project=args.name, by=args.by,
+    store = context.open_store()
+    stats = results.project_stats(store, actor=context.actor_of(args, store), project=args.name, by=args.by,
                                   rounds=args.rounds)
     if args.json:
-        cli._print_json(stats.to_dict())
+        context.print_json(stats.to_dict())
         return 0
     print(f"{stats.project.name}: {stats.items} items, {stats.ratings} ratings, {stats.done_items} items finished, "
           f"{stats.disagreements} disagreement(s).")
@@ -238,13 +229,13 @@ def cmd_stats(args) -> int:
         print(f"  {name} ({a.level}): alpha {_fmt(a.krippendorff_alpha)}, kappa {_fmt(a.cohen_kappa)} "
               f"over {a.items} shared items")
     if stats.leaderboard:
-        cli._print_table([{"model": s.model, "bt_score": f"{s.score:.0f}", "95% ci": f"{s.low:.0f}-{s.high:.0f}",
+        context.print_table([{"model": s.model, "bt_score": f"{s.score:.0f}", "95% ci": f"{s.low:.0f}-{s.high:.0f}",
                            "elo": f"{s.elo:.0f}", "games": s.games} for s in stats.leaderboard])
     if stats.scores:
-        cli._print_table([{"question": s.question, "group": s.group, "mean": f"{s.estimate.mean:.2f}",
+        context.print_table([{"question": s.question, "group": s.group, "mean": f"{s.estimate.mean:.2f}",
                            "95% ci": f"{s.estimate.low:.2f}-{s.estimate.high:.2f}", "n": s.estimate.n}
                           for s in stats.scores])
-    cli._print_table([{"annotator": a.annotator, "done": f"{a.done}/{a.assigned}", "median_s": _fmt(a.median_seconds),
+    context.print_table([{"annotator": a.annotator, "done": f"{a.done}/{a.assigned}", "median_s": _fmt(a.median_seconds),
                        "per_hour": _fmt(a.items_per_hour), "majority": _fmt(a.agreement_with_majority)}
                       for a in stats.annotators])
     return 0
@@ -257,12 +248,11 @@ def _fmt(value) -> str:
 def cmd_export(args) -> int:
     from core.feedback import exports
 
-    cli = _cli()
-    store = cli._store()
-    result = exports.export(store, actor=cli._actor(args, store), project=args.name, fmt=args.format, out=args.out,
+    store = context.open_store()
+    result = exports.export(store, actor=context.actor_of(args, store), project=args.name, fmt=args.format, out=args.out,
                             dataset=args.dataset, min_score=args.min_score, margin=args.margin)
     if args.json:
-        cli._print_json(result.to_dict())
+        context.print_json(result.to_dict())
     else:
         print(f"Wrote {result.rows} {result.format} rows to {result.path}; saved as {result.dataset_version}.")
     return 0
@@ -271,16 +261,15 @@ def cmd_export(args) -> int:
 def cmd_review(args) -> int:
     from core.feedback import results
 
-    cli = _cli()
-    store = cli._store()
-    found = results.disagreements(store, actor=cli._actor(args, store), project=args.name,
+    store = context.open_store()
+    found = results.disagreements(store, actor=context.actor_of(args, store), project=args.name,
                                   include_settled=not args.open)
     if args.json:
-        cli._print_json({"disagreements": [d.to_dict() for d in found]})
+        context.print_json({"disagreements": [d.to_dict() for d in found]})
     elif not found:
         print("No disagreements.")
     else:
-        cli._print_table([{"item": d.item_id, "question": d.question,
+        context.print_table([{"item": d.item_id, "question": d.question,
                            "answers": ", ".join(f"{k}={v}" for k, v in d.answers.items()),
                            "settled": "" if d.settled is None else d.settled} for d in found])
     return 0
@@ -289,13 +278,12 @@ def cmd_review(args) -> int:
 def cmd_settle(args) -> int:
     from core.feedback import results
 
-    cli = _cli()
-    store = cli._store()
+    store = context.open_store()
     value = json.loads(args.value) if args.value.startswith("[") else args.value
-    stored = results.settle(store, actor=cli._actor(args, store), project=args.name, item_id=_item_id(args.item),
+    stored = results.settle(store, actor=context.actor_of(args, store), project=args.name, item_id=_item_id(args.item),
                             question=args.question, value=value, note=args.note)
     if args.json:
-        cli._print_json({"item": _item_id(args.item), "question": args.question, "value": stored})
+        context.print_json({"item": _item_id(args.item), "question": args.question, "value": stored})
     else:
         print(f"Settled item {args.item}, {args.question}: {stored}.")
     return 0
@@ -304,21 +292,19 @@ def cmd_settle(args) -> int:
 def cmd_status(args, status: str) -> int:
     from core.feedback import projects
 
-    cli = _cli()
-    store = cli._store()
-    project = projects.set_status(store, actor=cli._actor(args, store), project=args.name, status=status)
+    store = context.open_store()
+    project = projects.set_status(store, actor=context.actor_of(args, store), project=args.name, status=status)
     if args.json:
-        cli._print_json({"project": project.name, "status": project.status})
+        context.print_json({"project": project.name, "status": project.status})
     else:
         print(f"Project {project.name} is {project.status}.")
     return 0
 
 
 def register(commands, add) -> None:
-    cli = _cli()
     feedback = commands.add_parser("feedback", help="Human feedback: annotation projects, ratings, results, exports.",
                                    description="Human feedback: annotation projects, ratings, results, exports.")
-    sub = feedback.add_subparsers(dest="feedback_command", metavar="ACTION", parser_class=cli._Parser, required=True)
+    sub = feedback.add_subparsers(dest="feedback_command", metavar="ACTION", parser_class=context.Parser, required=True)
     create = add(sub, "create", cmd_create, "Make an annotation project from a dataset version, a comparison run or "
                                             "logged events; prints {\"project\", \"items\"} with --json.")
     create.add_argument("name")

@@ -4,15 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.errors import InvalidInput
+from workbench.commands import context
 
 SHOWN = ("requests", "error_rate", "latency_p50_s", "latency_p95_s", "latency_p99_s", "cost",
          "cost_per_1k_requests", "thumbs_up_rate", "users")
 
-
-def _cli():
-    from workbench import cli
-
-    return cli
 
 
 def _filters(args):
@@ -36,23 +32,22 @@ def _fmt(value) -> str:
 def cmd_show(args) -> int:
     from core.kpi import query
 
-    cli = _cli()
-    store = cli._store()
+    store = context.open_store()
     names = [n.strip() for n in args.kpis.split(",")] if args.kpis else None
-    report = query.compute_kpis(store, actor=cli._actor(args, store), filters=_filters(args), by=args.by,
+    report = query.compute_kpis(store, actor=context.actor_of(args, store), filters=_filters(args), by=args.by,
                                 every=args.every, kpis=names, source="events" if args.exact else "auto")
     if args.json:
-        cli._print_json(report.to_dict())
+        context.print_json(report.to_dict())
         return 0
     shown = [n for n in (names or SHOWN) if n in report.overall]
-    cli._print_table([{"kpi": n, "value": _fmt(report.overall[n])} for n in shown])
+    context.print_table([{"kpi": n, "value": _fmt(report.overall[n])} for n in shown])
     if report.groups:
         print()
-        cli._print_table([{args.by: g["by"][args.by], **{n: _fmt(g["kpis"][n]) for n in shown}}
+        context.print_table([{args.by: g["by"][args.by], **{n: _fmt(g["kpis"][n]) for n in shown}}
                           for g in report.groups])
     if report.series:
         print()
-        cli._print_table([{"period": s["period"], **({args.by: s["by"][args.by]} if args.by else {}),
+        context.print_table([{"period": s["period"], **({args.by: s["by"][args.by]} if args.by else {}),
                            **{n: _fmt(s["kpis"][n]) for n in shown}} for s in report.series])
     print(f"\nPercentiles: {report.percentiles}.")
     return 0
@@ -61,9 +56,8 @@ def cmd_show(args) -> int:
 def cmd_compare(args) -> int:
     from core.kpi import significance
 
-    cli = _cli()
-    store = cli._store()
-    actor = cli._actor(args, store)
+    store = context.open_store()
+    actor = context.actor_of(args, store)
     filters = _filters(args)
     names = [n.strip() for n in args.kpis.split(",")] if args.kpis else None
     if args.versions:
@@ -75,10 +69,10 @@ def cmd_compare(args) -> int:
     else:
         result = significance.compare_periods(store, actor=actor, filters=filters, kpis=names, alpha=args.alpha)
     if args.json:
-        cli._print_json(result.to_dict())
+        context.print_json(result.to_dict())
         return 0
     print(f"{result.a_label} -> {result.b_label} (significance level {result.alpha:g})")
-    cli._print_table([{"kpi": c.kpi, "a": _fmt(c.a), "b": _fmt(c.b),
+    context.print_table([{"kpi": c.kpi, "a": _fmt(c.a), "b": _fmt(c.b),
                        "change": "-" if c.relative is None else f"{c.relative:+.1%}",
                        "significant": ("*" + (f" {c.verdict}" if c.verdict else "")) if c.significant else "",
                        "p": _fmt(c.p_value), "n": f"{c.n_a}/{c.n_b}" if c.test else "", "test": c.test or ""}
@@ -95,15 +89,14 @@ def _scope(items) -> dict[str, str]:
 def cmd_targets(args) -> int:
     from core.kpi import targets
 
-    cli = _cli()
-    store = cli._store()
-    statuses = targets.target_statuses(store, actor=cli._actor(args, store))
+    store = context.open_store()
+    statuses = targets.target_statuses(store, actor=context.actor_of(args, store))
     if args.json:
-        cli._print_json([s.to_dict() for s in statuses])
+        context.print_json([s.to_dict() for s in statuses])
     elif not statuses:
         print("No KPI target yet; set one with `workbench kpi target-set KPI --at-most VALUE`.")
     else:
-        cli._print_table([{"id": s.target.id, "target": s.target.describe(), "value": _fmt(s.value),
+        context.print_table([{"id": s.target.id, "target": s.target.describe(), "value": _fmt(s.value),
                            "status": s.status, "since": f"{s.since:%Y-%m-%d %H:%M}" if s.since else "-"}
                           for s in statuses])
     return 0
@@ -112,38 +105,35 @@ def cmd_targets(args) -> int:
 def cmd_target_set(args) -> int:
     from core.kpi import targets
 
-    cli = _cli()
     if (args.at_most is None) == (args.at_least is None):
         raise InvalidInput("Give exactly one of --at-most VALUE or --at-least VALUE.")
-    store = cli._store()
+    store = context.open_store()
     info = targets.set_target(
-        store, actor=cli._actor(args, store), kpi=args.kpi,
+        store, actor=context.actor_of(args, store), kpi=args.kpi,
         comparison="at_most" if args.at_most is not None else "at_least",
         threshold=args.at_most if args.at_most is not None else args.at_least, scope=_scope(args.where),
         deployment=args.deployment, window_hours=args.window_hours, severity=args.severity, note=args.note)
-    cli._print_json(info.to_dict()) if args.json else print(f"Target {info.id}: {info.describe()}.")
+    context.print_json(info.to_dict()) if args.json else print(f"Target {info.id}: {info.describe()}.")
     return 0
 
 
 def cmd_target_remove(args) -> int:
     from core.kpi import targets
 
-    cli = _cli()
-    store = cli._store()
-    info = targets.remove_target(store, actor=cli._actor(args, store), target_id=args.id)
-    cli._print_json(info.to_dict()) if args.json else print(f"Removed target {info.id}: {info.describe()}.")
+    store = context.open_store()
+    info = targets.remove_target(store, actor=context.actor_of(args, store), target_id=args.id)
+    context.print_json(info.to_dict()) if args.json else print(f"Removed target {info.id}: {info.describe()}.")
     return 0
 
 
 def cmd_check(args) -> int:
     from core.kpi import targets
 
-    cli = _cli()
-    store = cli._store()
-    statuses = targets.check_targets(store, actor=cli._actor(args, store))
+    store = context.open_store()
+    statuses = targets.check_targets(store, actor=context.actor_of(args, store))
     failing = [s for s in statuses if s.status == "failing"]
     if args.json:
-        cli._print_json([s.to_dict() for s in statuses])
+        context.print_json([s.to_dict() for s in statuses])
     else:
         print(f"{len(statuses)} target(s) checked, {len(failing)} failing"
               + (": " + "; ".join(s.target.describe() for s in failing) if failing else "."))
@@ -153,9 +143,8 @@ def cmd_check(args) -> int:
 def cmd_export(args) -> int:
     from core.kpi import export, query
 
-    cli = _cli()
-    store = cli._store()
-    actor = cli._actor(args, store)
+    store = context.open_store()
+    actor = context.actor_of(args, store)
     report = query.compute_kpis(store, actor=actor, filters=_filters(args), by=args.by, every=args.every or "day")
     out = Path(args.out)
     if out.suffix.lower() == ".csv":
@@ -168,7 +157,7 @@ def cmd_export(args) -> int:
         out.write_text(kpi_charts.html_report(report, statuses=statuses), encoding="utf-8")
     else:
         raise InvalidInput(f"Write the export to a .csv or .html file, not '{out.name}'.")
-    cli._print_json({"path": str(out), "bytes": out.stat().st_size}) if args.json else print(f"Wrote {out}.")
+    context.print_json({"path": str(out), "bytes": out.stat().st_size}) if args.json else print(f"Wrote {out}.")
     return 0
 
 
@@ -178,13 +167,12 @@ def cmd_refresh(args) -> int:
     from core.governance.roles import Permission, require
     from core.kpi import rollups
 
-    cli = _cli()
-    store = cli._store()
-    require(cli._actor(args, store), Permission.VIEW_DASHBOARDS)
+    store = context.open_store()
+    require(context.actor_of(args, store), Permission.VIEW_DASHBOARDS)
     started = time.perf_counter()
     hours = rollups.refresh(store)
     seconds = time.perf_counter() - started
-    cli._print_json({"hours": hours, "seconds": round(seconds, 3)}) if args.json else \
+    context.print_json({"hours": hours, "seconds": round(seconds, 3)}) if args.json else \
         print(f"Recomputed the rollups of {hours:,} hour(s) in {seconds:.1f} s.")
     return 0
 
@@ -204,10 +192,9 @@ def _filter_options(command, *, by: bool = True) -> None:
 
 
 def register(commands, add) -> None:
-    cli = _cli()
     kpi = commands.add_parser("kpi", help="KPIs over the event log: usage, service, quality, targets.",
                               description="KPIs over the event log: usage, service, quality, targets.")
-    sub = kpi.add_subparsers(dest="kpi_command", metavar="ACTION", parser_class=cli._Parser, required=True)
+    sub = kpi.add_subparsers(dest="kpi_command", metavar="ACTION", parser_class=context.Parser, required=True)
     show = add(sub, "show", cmd_show, "KPIs overall, per group (--by) and per day or week (--every).")
     _filter_options(show)
     show.add_argument("--kpis", metavar="NAMES", help="Comma-separated KPI names (default: all).")

@@ -4,12 +4,8 @@ from __future__ import annotations
 import sys
 
 from core.errors import InvalidInput
+from workbench.commands import context
 
-
-def _cli():
-    from workbench import cli
-
-    return cli
 
 
 def _pairs(items: list[str] | None, what: str, convert=str) -> dict:
@@ -46,9 +42,8 @@ def cmd_drift(args) -> int:
     from core.monitoring import drift
     from core.monitoring.sources import parse_source
 
-    cli = _cli()
-    store = cli._store()
-    actor = cli._actor(args, store)
+    store = context.open_store()
+    actor = context.actor_of(args, store)
     where = _where(args.where)
     filters = dict(deployment=args.deployment, application=args.application, model=args.model)
     reference = parse_source(args.reference, where=where if args.reference.startswith("events") else None,
@@ -60,10 +55,10 @@ def cmd_drift(args) -> int:
                                    fields=_fields(args.fields), tests=_pairs(args.test, "test choice"),
                                    thresholds=_pairs(args.threshold, "threshold", float), progress=progress)
     if args.json:
-        cli._print_json(report.to_json())
+        context.print_json(report.to_json())
         return 0
     print(f"{report.reference} -> {report.current}")
-    cli._print_table([{"field": f.field, "kind": f.kind, "test": f.test, "statistic": _fmt(f.statistic),
+    context.print_table([{"field": f.field, "kind": f.kind, "test": f.test, "statistic": _fmt(f.statistic),
                        "p_value": _fmt(f.p_value), "threshold": _fmt(f.threshold),
                        "drift": "DRIFT" if f.drift_detected else "-", "ref": f.reference_size, "cur": f.current_size}
                       for f in report.fields])
@@ -75,19 +70,18 @@ def cmd_drift(args) -> int:
 def cmd_create(args) -> int:
     from core.monitoring import monitors
 
-    cli = _cli()
-    store = cli._store()
+    store = context.open_store()
     fields = _fields(args.fields)
     if not fields:
         raise InvalidInput("Name the fields to watch with --fields a,b,c (see `workbench monitor fields`).")
     info = monitors.create_monitor(
-        store, actor=cli._actor(args, store), name=args.name, reference=args.reference, fields=fields,
+        store, actor=context.actor_of(args, store), name=args.name, reference=args.reference, fields=fields,
         window=args.window, since=args.since, until=args.until, deployment=args.deployment,
         application=args.application, model=args.model, where=_where(args.where),
         tests=_pairs(args.test, "test choice"), thresholds=_pairs(args.threshold, "threshold", float),
         min_windows=args.min_windows, schedule=args.schedule, description=args.description)
     if args.json:
-        cli._print_json(info.to_dict())
+        context.print_json(info.to_dict())
     else:
         print(f"Created monitor {info.name} (id {info.id}): {', '.join(info.fields)}; {info.reference_label} vs "
               f"{info.current_label}; alerts after {info.min_windows} drifting window(s) in a row.")
@@ -97,15 +91,14 @@ def cmd_create(args) -> int:
 def cmd_list(args) -> int:
     from core.monitoring import monitors
 
-    cli = _cli()
-    store = cli._store()
-    found = monitors.list_monitors(store, actor=cli._actor(args, store))
+    store = context.open_store()
+    found = monitors.list_monitors(store, actor=context.actor_of(args, store))
     if args.json:
-        cli._print_json([m.to_dict() for m in found])
+        context.print_json([m.to_dict() for m in found])
     elif not found:
         print("No monitor yet; create one with `workbench monitor create NAME --reference REF --fields a,b`.")
     else:
-        cli._print_table([{"id": m.id, "name": m.name, "reference": m.reference_label,
+        context.print_table([{"id": m.id, "name": m.name, "reference": m.reference_label,
                            "window": m.current.get("window"), "fields": ", ".join(m.fields), "schedule": m.schedule,
                            "last_run": f"{m.last_run_at:%Y-%m-%d %H:%M}" if m.last_run_at else "never"}
                           for m in found])
@@ -115,16 +108,15 @@ def cmd_list(args) -> int:
 def cmd_show(args) -> int:
     from core.monitoring import monitors, runs
 
-    cli = _cli()
-    store = cli._store()
-    actor = cli._actor(args, store)
+    store = context.open_store()
+    actor = context.actor_of(args, store)
     info = monitors.get_monitor(store, actor=actor, ref=args.name)
     latest = runs.latest_run(store, actor=actor, monitor_id=info.id)
     points = runs.timeline(store, actor=actor, monitor_id=info.id)
     last_window = max((p.window_start for p in points), default=None)
     latest_points = [p for p in points if p.window_start == last_window]
     if args.json:
-        cli._print_json({"monitor": info.to_dict(), "latest_run": latest.to_dict() if latest else None,
+        context.print_json({"monitor": info.to_dict(), "latest_run": latest.to_dict() if latest else None,
                          "latest_window": [{"window_start": p.window_start.isoformat(), "field": p.field,
                                             "kind": p.kind, "test": p.test, "statistic": p.statistic,
                                             "p_value": p.p_value, "threshold": p.threshold,
@@ -140,7 +132,7 @@ def cmd_show(args) -> int:
     print(f"latest run {latest.id}: {latest.status}, {latest.windows} windows; {latest.summary or latest.error or ''}")
     if latest_points:
         print(f"\nwindow starting {last_window:%Y-%m-%d}:")
-        cli._print_table([{"field": p.field, "test": p.test, "statistic": _fmt(p.statistic),
+        context.print_table([{"field": p.field, "test": p.test, "statistic": _fmt(p.statistic),
                            "p_value": _fmt(p.p_value), "threshold": _fmt(p.threshold),
                            "drift": "DRIFT" if p.drift_detected else "-", "ref": p.reference_size,
                            "cur": p.current_size} for p in latest_points])
@@ -150,9 +142,8 @@ def cmd_show(args) -> int:
 def cmd_run(args) -> int:
     from core.monitoring import alerts, monitors, runs
 
-    cli = _cli()
-    store = cli._store()
-    actor = cli._actor(args, store)
+    store = context.open_store()
+    actor = context.actor_of(args, store)
     info = monitors.get_monitor(store, actor=actor, ref=args.name)
 
     def progress(done, total, note):
@@ -162,7 +153,7 @@ def cmd_run(args) -> int:
     run = runs.run_monitor(store, actor=actor, monitor_id=info.id, progress=progress)
     alerts.wait_for_webhooks(10)
     if args.json:
-        cli._print_json(run.to_dict())
+        context.print_json(run.to_dict())
     else:
         print(f"Run {run.id} of {info.name}: {run.windows} windows. {run.summary}")
         if run.alert_id:
@@ -173,11 +164,10 @@ def cmd_run(args) -> int:
 def cmd_delete(args) -> int:
     from core.monitoring import monitors
 
-    cli = _cli()
-    store = cli._store()
-    info = monitors.delete_monitor(store, actor=cli._actor(args, store), ref=args.name)
+    store = context.open_store()
+    info = monitors.delete_monitor(store, actor=context.actor_of(args, store), ref=args.name)
     if args.json:
-        cli._print_json({"deleted": info.name, "id": info.id})
+        context.print_json({"deleted": info.name, "id": info.id})
     else:
         print(f"Deleted monitor {info.name} with its runs; its alerts stay in the alert list.")
     return 0
@@ -187,32 +177,30 @@ def cmd_fields(args) -> int:
     from core.monitoring import drift_tests
     from core.monitoring.fields import BUILT_IN
 
-    cli = _cli()
     rows = [{"field": s.name, "kind": s.kind, "label": s.label, "sampled": "yes" if s.sampled else ""}
             for s in BUILT_IN.values()]
     tests = [{"test": t.name, "label": t.label, "kinds": ", ".join(t.kinds), "default_threshold": t.threshold,
               "score": t.score} for t in drift_tests.load_all().values()]
     if args.json:
-        cli._print_json({"fields": rows, "tests": tests})
+        context.print_json({"fields": rows, "tests": tests})
     else:
-        cli._print_table(rows)
+        context.print_table(rows)
         print("\nPlus meta.KEY for any event metadata key, and any column of a dataset version.\n")
-        cli._print_table(tests)
+        context.print_table(tests)
     return 0
 
 
 def cmd_alerts(args) -> int:
     from core.monitoring import alerts
 
-    cli = _cli()
-    store = cli._store()
-    found = alerts.list_alerts(store, actor=cli._actor(args, store), status=args.status)
+    store = context.open_store()
+    found = alerts.list_alerts(store, actor=context.actor_of(args, store), status=args.status)
     if args.json:
-        cli._print_json([a.to_dict() for a in found])
+        context.print_json([a.to_dict() for a in found])
     elif not found:
         print("No alert.")
     else:
-        cli._print_table([{"id": a.id, "status": a.status, "severity": a.severity, "kind": a.kind, "source": a.source,
+        context.print_table([{"id": a.id, "status": a.status, "severity": a.severity, "kind": a.kind, "source": a.source,
                            "opened": f"{a.opened_at:%Y-%m-%d %H:%M}", "title": a.title} for a in found])
     return 0
 
@@ -220,12 +208,11 @@ def cmd_alerts(args) -> int:
 def _handle(args, verb) -> int:
     from core.monitoring import alerts
 
-    cli = _cli()
-    store = cli._store()
+    store = context.open_store()
     action = alerts.acknowledge if verb == "acknowledge" else alerts.resolve
-    alert = action(store, actor=cli._actor(args, store), alert_id=args.id, note=args.note)
+    alert = action(store, actor=context.actor_of(args, store), alert_id=args.id, note=args.note)
     if args.json:
-        cli._print_json(alert.to_dict())
+        context.print_json(alert.to_dict())
     else:
         print(f"Alert {alert.id} {alert.status} by {alert.acknowledged_by if verb == 'acknowledge' else alert.resolved_by}.")
     return 0
@@ -255,10 +242,9 @@ def _choices(parser) -> None:
 
 
 def register(commands, add) -> None:
-    cli = _cli()
     group = commands.add_parser("monitor", help="Drift monitoring of datasets and production events; alerts.",
                                 description="Drift monitoring of datasets and production events; alerts.")
-    sub = group.add_subparsers(dest="monitor_command", metavar="ACTION", parser_class=cli._Parser, required=True)
+    sub = group.add_subparsers(dest="monitor_command", metavar="ACTION", parser_class=context.Parser, required=True)
     drift = add(sub, "drift", cmd_drift, "Drift of CURRENT against REFERENCE, field by field.")
     drift.add_argument("--reference", required=True, metavar="REF", help="NAME, NAME@VERSION or events:FROM..TO.")
     drift.add_argument("--current", required=True, metavar="CUR", help="NAME, NAME@VERSION or events:FROM..TO.")

@@ -7,12 +7,8 @@ import os
 from pathlib import Path
 
 from core.errors import InvalidInput
+from workbench.commands import context
 
-
-def _cli():
-    from workbench import cli
-
-    return cli
 
 
 # --- serve ---------------------------------------------------------------------------------------------------
@@ -23,9 +19,8 @@ def cmd_serve(args) -> int:
     from core.governance.roles import Permission, require
     from core.serving.app import ServeConfig, create_app
 
-    cli = _cli()
-    store = cli._store()
-    require(cli._actor(args, store), Permission.RUN_INFERENCE)
+    store = context.open_store()
+    require(context.actor_of(args, store), Permission.RUN_INFERENCE)
     config = ServeConfig(batch_size=args.batch_size, max_waiting=args.max_queue, log_events=not args.no_events)
     if args.preload is not None:
         config.preload = [m.strip() for m in args.preload.split(",") if m.strip()]
@@ -41,13 +36,12 @@ def cmd_serve(args) -> int:
 def cmd_keys_add(args) -> int:
     from core.serving import keys
 
-    cli = _cli()
-    store = cli._store()
+    store = context.open_store()
     models = [m for m in args.models.split(",")] if args.models else None
-    info, key = keys.create_key(store, actor=cli._actor(args, store), name=args.name, scopes=args.scopes,
+    info, key = keys.create_key(store, actor=context.actor_of(args, store), name=args.name, scopes=args.scopes,
                                 models=models, rate_limit=args.rate_limit)
     if args.json:
-        cli._print_json({"name": info.name, "key": key, "scopes": info.scopes, "models": info.models,
+        context.print_json({"name": info.name, "key": key, "scopes": info.scopes, "models": info.models,
                          "rate_limit_per_min": info.rate_limit_per_min})
     else:
         print(f"API key '{info.name}' ({', '.join(info.scopes)}); shown once, keep it now:\n{key}")
@@ -57,15 +51,14 @@ def cmd_keys_add(args) -> int:
 def cmd_keys_list(args) -> int:
     from core.serving import keys
 
-    cli = _cli()
-    store = cli._store()
-    found = keys.list_keys(store, actor=cli._actor(args, store))
+    store = context.open_store()
+    found = keys.list_keys(store, actor=context.actor_of(args, store))
     if args.json:
-        cli._print_json([k.to_dict() for k in found])
+        context.print_json([k.to_dict() for k in found])
     elif not found:
         print("No API key yet; add one with `workbench keys add NAME`.")
     else:
-        cli._print_table([{"name": k.name, "key": k.prefix + "...", "scopes": ",".join(k.scopes),
+        context.print_table([{"name": k.name, "key": k.prefix + "...", "scopes": ",".join(k.scopes),
                            "models": ",".join(k.models) if k.models else "all",
                            "rate": f"{k.rate_limit_per_min}/min" if k.rate_limit_per_min else "-",
                            "by": k.created_by, "created": f"{k.created_at:%Y-%m-%d %H:%M}",
@@ -77,10 +70,9 @@ def cmd_keys_list(args) -> int:
 def cmd_keys_revoke(args) -> int:
     from core.serving import keys
 
-    cli = _cli()
-    store = cli._store()
-    info = keys.revoke_key(store, actor=cli._actor(args, store), name=args.name)
-    cli._print_json(info.to_dict()) if args.json else print(f"Revoked the API key '{info.name}'; it is refused from now on.")
+    store = context.open_store()
+    info = keys.revoke_key(store, actor=context.actor_of(args, store), name=args.name)
+    context.print_json(info.to_dict()) if args.json else print(f"Revoked the API key '{info.name}'; it is refused from now on.")
     return 0
 
 
@@ -107,9 +99,8 @@ def _guardrails(value: str | None) -> dict | None:
 def cmd_deploy(args) -> int:
     from core.serving import deployments
 
-    cli = _cli()
-    store = cli._store()
-    actor = cli._actor(args, store)
+    store = context.open_store()
+    actor = context.actor_of(args, store)
     defaults = {k: v for k, v in (("temperature", args.temperature), ("top_p", args.top_p),
                                   ("max_tokens", args.max_tokens), ("seed", args.seed),
                                   ("stop", args.stop)) if v is not None}
@@ -120,7 +111,7 @@ def cmd_deploy(args) -> int:
         deployments.promote(store, actor=actor, name=args.name, version=version.version)
         version = deployments.get_deployment(store, actor=actor, name=args.name).version(version.version)
     if args.json:
-        cli._print_json(version.to_dict())
+        context.print_json(version.to_dict())
     else:
         state = "serving" if version.promoted_at else \
             f"not serving yet (`workbench deployments promote {args.name}` or `... traffic`)"
@@ -131,15 +122,14 @@ def cmd_deploy(args) -> int:
 def cmd_list(args) -> int:
     from core.serving import deployments
 
-    cli = _cli()
-    store = cli._store()
-    found = deployments.list_deployments(store, actor=cli._actor(args, store))
+    store = context.open_store()
+    found = deployments.list_deployments(store, actor=context.actor_of(args, store))
     if args.json:
-        cli._print_json([d.to_dict() for d in found])
+        context.print_json([d.to_dict() for d in found])
     elif not found:
         print("No deployment yet; make one with `workbench deploy NAME --model MODEL`.")
     else:
-        cli._print_table([{"name": d.name, "serving": f"v{d.current_version}" if d.current_version else "-",
+        context.print_table([{"name": d.name, "serving": f"v{d.current_version}" if d.current_version else "-",
                            "model": d.current.model if d.current else "-",
                            "template": (d.current.template or "-") if d.current else "-",
                            "candidate": f"v{d.candidate_version} ({d.candidate_weight:.0%})" if d.candidate_version else "-",
@@ -150,25 +140,24 @@ def cmd_list(args) -> int:
 def cmd_show(args) -> int:
     from core.serving import deployments
 
-    cli = _cli()
-    store = cli._store()
-    actor = cli._actor(args, store)
+    store = context.open_store()
+    actor = context.actor_of(args, store)
     deployment = deployments.get_deployment(store, actor=actor, name=args.name)
     counts = deployments.traffic(store, actor=actor, name=args.name)
     lineage = deployments.lineage(store, actor=actor, name=args.name) if deployment.current_version else None
     if args.json:
-        cli._print_json({**deployment.to_dict(), "traffic": counts, "lineage": lineage})
+        context.print_json({**deployment.to_dict(), "traffic": counts, "lineage": lineage})
         return 0
     print(f"{deployment.name}: serving v{deployment.current_version}"
           + (f", v{deployment.candidate_version} takes {deployment.candidate_weight:.0%} of users"
              if deployment.candidate_version else ""))
-    cli._print_table([{"version": v.version, "model": v.model, "template": v.template or "-",
+    context.print_table([{"version": v.version, "model": v.model, "template": v.template or "-",
                        "defaults": json.dumps(v.defaults) if v.defaults else "-", "fallback": v.fallback_model or "-",
                        "by": v.created_by, "promoted": f"{v.promoted_at:%Y-%m-%d %H:%M} by {v.promoted_by}"
                        if v.promoted_at else "-"} for v in deployment.versions])
     if counts:
         print("\nTraffic (from the event log):")
-        cli._print_table(counts)
+        context.print_table(counts)
     if lineage:
         print("\nLineage: " + ", ".join(f"{k}={v}" for k, v in lineage.items() if v is not None))
     return 0
@@ -177,11 +166,10 @@ def cmd_show(args) -> int:
 def cmd_promote(args) -> int:
     from core.serving import deployments
 
-    cli = _cli()
-    store = cli._store()
-    deployment = deployments.promote(store, actor=cli._actor(args, store), name=args.name, version=args.version,
+    store = context.open_store()
+    deployment = deployments.promote(store, actor=context.actor_of(args, store), name=args.name, version=args.version,
                                      force=args.force)
-    cli._print_json(deployment.to_dict()) if args.json else \
+    context.print_json(deployment.to_dict()) if args.json else \
         print(f"{deployment.name} now serves v{deployment.current_version}.")
     return 0
 
@@ -189,10 +177,9 @@ def cmd_promote(args) -> int:
 def cmd_rollback(args) -> int:
     from core.serving import deployments
 
-    cli = _cli()
-    store = cli._store()
-    deployment = deployments.rollback(store, actor=cli._actor(args, store), name=args.name)
-    cli._print_json(deployment.to_dict()) if args.json else \
+    store = context.open_store()
+    deployment = deployments.rollback(store, actor=context.actor_of(args, store), name=args.name)
+    context.print_json(deployment.to_dict()) if args.json else \
         print(f"{deployment.name} rolled back; it serves v{deployment.current_version}.")
     return 0
 
@@ -200,12 +187,11 @@ def cmd_rollback(args) -> int:
 def cmd_traffic(args) -> int:
     from core.serving import deployments
 
-    cli = _cli()
-    store = cli._store()
-    deployment = deployments.set_traffic(store, actor=cli._actor(args, store), name=args.name,
+    store = context.open_store()
+    deployment = deployments.set_traffic(store, actor=context.actor_of(args, store), name=args.name,
                                          candidate=args.version, weight=args.weight)
     if args.json:
-        cli._print_json(deployment.to_dict())
+        context.print_json(deployment.to_dict())
     elif deployment.candidate_version:
         print(f"{deployment.name}: v{deployment.candidate_version} takes {deployment.candidate_weight:.0%} of end "
               f"users (sticky per user), v{deployment.current_version} the rest.")
@@ -215,8 +201,6 @@ def cmd_traffic(args) -> int:
 
 
 def register(commands, add) -> None:
-    from workbench.cli import _Parser
-
     serve = add(commands, "serve", cmd_serve, "Serve registered models and deployments over an OpenAI-compatible "
                                               "HTTP API (/v1).", json_flag=False)
     serve.add_argument("--host", default=os.environ.get("WORKBENCH_SERVE_HOST", "127.0.0.1"),
@@ -230,7 +214,7 @@ def register(commands, add) -> None:
     serve.add_argument("--no-events", action="store_true", help="Do not log calls to the event log.")
 
     keys = commands.add_parser("keys", help="API keys for the server (admins).", description="API keys for the server.")
-    keys_sub = keys.add_subparsers(dest="keys_command", metavar="ACTION", parser_class=_Parser, required=True)
+    keys_sub = keys.add_subparsers(dest="keys_command", metavar="ACTION", parser_class=context.Parser, required=True)
     keys_add = add(keys_sub, "add", cmd_keys_add, "Make an API key; it is printed once, the database keeps a hash.")
     keys_add.add_argument("name", help="The application's name (recorded on its events).")
     keys_add.add_argument("--scopes", default="chat,embeddings", help="Comma-separated: chat, embeddings, events, feedback.")
@@ -257,7 +241,7 @@ def register(commands, add) -> None:
 
     group = commands.add_parser("deployments", help="List, show, promote and roll back deployments.",
                                 description="List, show, promote and roll back deployments.")
-    sub = group.add_subparsers(dest="deployments_command", metavar="ACTION", parser_class=_Parser, required=True)
+    sub = group.add_subparsers(dest="deployments_command", metavar="ACTION", parser_class=context.Parser, required=True)
     add(sub, "list", cmd_list, "List deployments and the version each serves.")
     show = add(sub, "show", cmd_show, "A deployment's versions, traffic and lineage.")
     show.add_argument("name")
