@@ -12,7 +12,7 @@ from core.governance.roles import SYSTEM
 from core.jobs import actions
 from core.models import sources
 from tests.conftest import PASSWORD
-from tests.core.models.helpers import SERVED_MODELS, SERVER_KEY, _OpenAIHandler, openai_server
+from tests.core.models.helpers import EchoAndPolite, SERVER_KEY, openai_server
 from workbench.navigation import PAGES_DIR
 
 PAGE = str(PAGES_DIR / "evaluate.py")
@@ -25,21 +25,8 @@ def _open(store, name="dan") -> AppTest:
     return app.run()
 
 
-class _EchoAndPolite(_OpenAIHandler):
-    """tiny-chat echoes the prompt; polite always answers the same sentence."""
-
-    served = (*SERVED_MODELS, "polite")
-
-    def do_POST(self):
-        if not self._authorised():
-            return
-        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        last = request["messages"][-1]["content"]
-        answer = "Sure, glad to help with your refund." if request["model"] == "polite" else f"echo: {last}"
-        self._send(200, {"id": "c1", "object": "chat.completion", "created": 0, "model": request["model"],
-                         "choices": [{"index": 0, "finish_reason": "stop",
-                                      "message": {"role": "assistant", "content": answer}}],
-                         "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}})
+class _EchoAndPolite(EchoAndPolite):
+    polite_answer = "Sure, glad to help with your refund."
 
 
 @pytest.fixture

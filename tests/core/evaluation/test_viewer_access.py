@@ -7,7 +7,7 @@ from core.evaluation import bias, runs, suites
 from core.governance.roles import SYSTEM, Actor, Role
 from core.jobs import actions
 from core.models import sources
-from tests.core.models.helpers import SERVED_MODELS, SERVER_KEY, _OpenAIHandler, openai_server
+from tests.core.models.helpers import EchoAndPolite, SERVER_KEY, openai_server
 
 VIEWER = Actor(name="vic", role=Role.VIEWER)
 SCIENTIST = Actor(name="dan", role=Role.DATA_SCIENTIST)
@@ -16,29 +16,10 @@ REFERENCE = "We refunded order ZEBRA-4711 today"
 SECRETS = ("ZEBRA", "4711", "husband")
 
 
-class _EchoAndPolite(_OpenAIHandler):
-    """tiny-chat echoes the prompt; polite always answers the same harmless sentence."""
-
-    served = (*SERVED_MODELS, "polite")
-
-    def do_POST(self):
-        if not self._authorised():
-            return
-        import json
-
-        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        last = request["messages"][-1]["content"]
-        answer = "Sure, glad to help." if request["model"] == "polite" else f"echo: {last}"
-        self._send(200, {"id": "c1", "object": "chat.completion", "created": 0, "model": request["model"],
-                         "choices": [{"index": 0, "finish_reason": "stop",
-                                      "message": {"role": "assistant", "content": answer}}],
-                         "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}})
-
-
 @pytest.fixture
 def remote(store, monkeypatch):
     monkeypatch.setenv("TEST_ENDPOINT_KEY", SERVER_KEY)
-    with openai_server(_EchoAndPolite) as url:
+    with openai_server(EchoAndPolite) as url:
         for name, model in (("remote", "tiny-chat"), ("polite", "polite")):
             sources.add_endpoint(store, actor=SYSTEM, name=name, base_url=url, model=model,
                                  api_key_env="TEST_ENDPOINT_KEY")

@@ -80,6 +80,24 @@ class _OpenAIHandler(BaseHTTPRequestHandler):
                          "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}})
 
 
+class EchoAndPolite(_OpenAIHandler):
+    """tiny-chat echoes the last prompt ("echo: ..."); the model "polite" always answers `polite_answer`."""
+
+    served = (*SERVED_MODELS, "polite")
+    polite_answer = "Sure, glad to help."
+
+    def do_POST(self):
+        if not self._authorised():
+            return
+        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        last = request["messages"][-1]["content"]
+        answer = self.polite_answer if request["model"] == "polite" else f"echo: {last}"
+        self._send(200, {"id": "c1", "object": "chat.completion", "created": 0, "model": request["model"],
+                         "choices": [{"index": 0, "finish_reason": "stop",
+                                      "message": {"role": "assistant", "content": answer}}],
+                         "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}})
+
+
 @contextmanager
 def openai_server(handler: type[BaseHTTPRequestHandler] = _OpenAIHandler):
     """A tiny OpenAI-compatible server on 127.0.0.1 (a free port); yields its base URL."""
