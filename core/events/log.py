@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import queue
 import threading
 import time as clock
 from collections.abc import Iterable, Sequence

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import String, Text, case, cast, delete, distinct, func, insert, literal_column, select, text
+from sqlalchemy import String, Text, case, cast, delete, distinct, func, literal_column, select, text
 
 from core.kpi import registry
 from core.kpi.query import COLUMNS, KpiFilter
@@ -249,9 +249,9 @@ def _explode(meta_texts: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[tuple
     pairs: list[tuple[str, str]] = [("", "")]
     index = {("", ""): 0}
     per_text = []
-    for text in texts:
+    for raw in texts:
         try:
-            meta = json.loads(text) if isinstance(text, str) else text
+            meta = json.loads(raw) if isinstance(raw, str) else raw
         except ValueError:
             meta = None
         found = []

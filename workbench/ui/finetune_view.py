@@ -372,7 +372,7 @@ def log_view(job: JobInfo) -> None:
 
     raw = log_tail(job.log_path, lines=2000, max_bytes=256_000)
     view = readable_lines(raw or "", last=30)
-    st.caption(f"The log's last steps, evaluations, checkpoints, messages and warnings that matter"
+    st.caption("The log's last steps, evaluations, checkpoints, messages and warnings that matter"
                + (f" ({view.hidden:,} lines of library warnings and progress bars left out)" if view.hidden else "")
                + f"; `workbench jobs logs {job.id}` prints the whole log.")
     st.code(view.text or "(nothing logged yet)", language="text")
