@@ -5,12 +5,14 @@
 Sets up the home if needed (bundled models, demo datasets), runs the pre-flight (which measures this machine
 unless it has a cached measurement for this shape), then launches the real job and waits for it. Prints the
 estimate, the job's wall time from submission to end, and their ratio; the goal is a ratio within 1/1.5..1.5.
-Run it on an otherwise idle machine: a loaded one slows the measurement and the job by different amounts.
+Run it on an otherwise idle machine: a loaded one slows the measurement and the job by different amounts. The job
+writes its real pace back, and the last line shows the estimate the next pre-flight makes from it.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -46,6 +48,9 @@ def main() -> None:
     ratio = wall / (estimate["minutes"] * 60)
     print(f"job {job.id} {job.status}: {wall:.0f} s from submission to end; estimate {estimate['minutes'] * 60:.0f} s; "
           f"actual/estimate {ratio:.2f} ({'within' if 1 / 1.5 <= ratio <= 1.5 else 'outside'} 1.5x)")
+    again = preflight.run(store, actor=LOCAL_OPERATOR, config=config).estimate
+    print(f"the next estimate for these settings: {again['minutes'] * 60:.0f} s, {again['assumes']}")
+    print(f"load average now {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":

@@ -170,14 +170,17 @@ def _estimate(store: Store, base, frame, fmt, config: FinetuneConfig, devices, r
     try:
         from core.finetune import speed
 
+        load = speed.load_per_core()  # before any measuring, which loads the machine itself
         if measure:
             measurement = speed.measure(store.settings.home, base_path=base.path, model=base.name,
-                                        dataset_sha=dataset_sha, frame=frame, config=config, devices=devices)
+                                        dataset_sha=dataset_sha, frame=frame, config=config, devices=devices,
+                                        load=load)
         else:
             measurement = speed.measured(store.settings.home, device=speed.device_class(devices), model=base.name,
                                          dataset_sha=dataset_sha, config=config)
             if measurement is None:
                 raise LookupError("not measured yet for these settings; Check measures them")
+        measurement = speed.scaled(measurement, load_now=load)
         minutes = speed.seconds(measurement, config=config, steps=steps, train_rows=int(train_rows),
                                 eval_rows=int(held_out), total_rows=len(frame)) / 60
         assumes = measurement.describe()

@@ -75,6 +75,8 @@ def execute(store, job: queue.JobInfo) -> queue.JobInfo | None:
         shape = {"format": data.format, "train_examples": len(data.train), "eval_examples": len(data.eval)}
     if result.stopped or not rank0:
         return None
+    if config.method != "dpo" and result.metrics.get("seconds_per_step"):
+        _record_pace(store, job, config, base.name, train_version.sha256, result.metrics)
     name = adapter_name(job, config)
     if registry.is_registered(store, name):
         name = f"{name}-{job.attempt}"
@@ -86,6 +88,20 @@ def execute(store, job: queue.JobInfo) -> queue.JobInfo | None:
     })
     return queue.finish(store, job.id, queue.SUCCEEDED, adapter_path=str(result.adapter_dir), model=name,
                         metrics={**job.metrics, **result.metrics}, result={"model": name})
+
+
+def _record_pace(store, job: queue.JobInfo, config, model: str, dataset_sha: str, metrics: dict) -> None:
+    """This job's real pace becomes the pre-flight's figure for its settings (core/finetune/speed.py), with the
+    other work the machine had meanwhile (sampled between steps)."""
+    from core.finetune import preflight, speed
+
+    try:
+        speed.record_job(store.settings.home, device=speed.device_class(preflight.cuda_devices()), model=model,
+                         dataset_sha=dataset_sha, config=config, job_id=job.id,
+                         micro_step_s=metrics["seconds_per_step"] / config.gradient_accumulation,
+                         startup_s=metrics.get("startup_s"), load=metrics.get("other_load_per_core", 0.0))
+    except OSError as exc:  # a read-only cache costs the next estimate its correction, not this job its adapter
+        log.warning("job %s: could not record its pace for the pre-flight estimate: %s", job.id, exc)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import statistics
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -19,6 +21,7 @@ from typing import Any
 from core.errors import InvalidInput, Unavailable
 from core.finetune.config import FinetuneConfig
 from core.finetune.examples import IGNORE, Example, PreparedData
+from core.finetune.speed import runnable_now
 
 # Linear layers LoRA adapts by default, by the names common architectures give them.
 KNOWN_TARGETS = (
@@ -202,6 +205,16 @@ def _mlflow_run(run_dir: Path, config: FinetuneConfig, enabled: bool):
                                                   if isinstance(v, (int, float)) and not isinstance(v, bool)})
 
 
+def _process_age_s() -> float | None:
+    """Seconds since this process started (its imports, model load and tokenising before the first step)."""
+    try:
+        import psutil
+
+        return time.time() - psutil.Process().create_time()
+    except Exception:  # noqa: BLE001 - an unknown start time only means no start-up figure
+        return None
+
+
 def _gpu_memory_gb() -> float | None:
     import torch
 
@@ -254,11 +267,13 @@ def train(*, base_path: str, data: PreparedData, tokenizer, config: FinetuneConf
     )
     metrics_file = run_dir / "metrics.jsonl"
     state: dict[str, Any] = {"started": time.perf_counter(), "tokens_at": 0, "time_at": time.perf_counter(),
-                             "stopped": False, "last_beat": 0.0}
+                             "stopped": False, "last_beat": 0.0, "step_at": None, "step_s": [], "startup_s": None,
+                             "others": []}
 
     class Reporter(TrainerCallback):
         def on_train_begin(self, args, trainer_state, control, **kwargs):
             state["tokens_at"], state["time_at"] = trainer.real_tokens, time.perf_counter()
+            state["step_at"], state["startup_s"] = time.perf_counter(), _process_age_s()
             if not report({"max_steps": trainer_state.max_steps, "step": trainer_state.global_step}):
                 state["stopped"] = control.should_training_stop = True
 
@@ -283,6 +298,14 @@ def train(*, base_path: str, data: PreparedData, tokenizer, config: FinetuneConf
 
         def on_step_end(self, args, trainer_state, control, **kwargs):
             now = time.perf_counter()
+            # The job's real pace, for the next pre-flight estimate (core/finetune/speed.py): time between step
+            # ends, so an evaluation or checkpoint lands in one interval and the median leaves it out.
+            state["step_s"].append(now - state["step_at"])
+            state["step_at"] = now
+            # The machine's other work meanwhile: between steps this job's compute threads sleep, so every
+            # runnable thread but this one is someone else's.
+            if (running := runnable_now()) is not None:
+                state["others"].append(max(running - 1, 0))
             if now - state["last_beat"] >= 5:
                 state["last_beat"] = now
                 if not report({"step": trainer_state.global_step, "max_steps": trainer_state.max_steps}):
@@ -316,7 +339,18 @@ def train(*, base_path: str, data: PreparedData, tokenizer, config: FinetuneConf
                                  "tokens_per_s": round(trainer.real_tokens / runtime, 2) if runtime > 0 else None,
                                  "resumed_from": resume_from.name if resume_from else None,
                                  "target_modules": targets}
-        if has_eval and not state["stopped"]:
+        if state["step_s"]:
+            final["seconds_per_step"] = round(statistics.median(state["step_s"]), 4)
+        if state["others"]:
+            final["other_load_per_core"] = round(statistics.mean(state["others"]) / (os.cpu_count() or 1), 2)
+        if state["startup_s"] is not None and not resume_from:
+            final["startup_s"] = round(state["startup_s"], 2)
+        step = trainer.state.global_step
+        evaluated = [row["eval_loss"] for row in trainer.state.log_history
+                     if row.get("step") == step and "eval_loss" in row]
+        if has_eval and not state["stopped"] and evaluated:  # the last step evaluated already: not twice
+            final["eval_loss"] = round(float(evaluated[-1]), 5)
+        elif has_eval and not state["stopped"]:
             final["eval_loss"] = round(float(trainer.evaluate()["eval_loss"]), 5)
             with metrics_file.open("a") as out:
                 out.write(json.dumps({"step": trainer.state.global_step, "eval_loss": final["eval_loss"],

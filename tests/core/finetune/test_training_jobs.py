@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import InvalidInput, PermissionDenied
-from core.finetune import launch
+from core.finetune import launch, preflight
 from core.finetune.train import read_metrics
 from core.governance.roles import SYSTEM, Role
 from core.inference import engines
@@ -47,6 +47,10 @@ def test_a_fine_tune_learns_the_data_and_its_adapter_reloads_with_plain_peft(mod
     losses = [row["loss"] for row in read_metrics(done.run_dir) if "loss" in row]
     assert len(losses) >= 8 and losses[-1] < losses[0] / 2
     assert done.metrics["eval_loss"] < losses[0] and done.metrics["trained_tokens"] > 0
+    # The job's real pace is the next pre-flight's figure for the same settings, and the estimate says so.
+    assert done.metrics["seconds_per_step"] > 0 and done.metrics["startup_s"] > 0
+    again = preflight.run(models_store, actor=dan, config=quick_config()).estimate
+    assert again["how"] == "measured" and f"from job {job.id}'s real pace" in again["assumes"], again
     adapter = Path(done.adapter_path)
     assert (adapter / "adapter_config.json").exists() and (adapter / "adapter_model.safetensors").exists()
 
