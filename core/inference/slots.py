@@ -161,10 +161,14 @@ class SlotCache:
     def columns(self) -> int:
         return self.valid.shape[1]
 
-    def _reserve(self, columns: int) -> None:
+    def reserve(self, columns: int) -> None:
+        """Room for `columns` per slot, exactly (one copy now instead of doublings while rows decode)."""
+        self._reserve(columns, double=False)
+
+    def _reserve(self, columns: int, double: bool = True) -> None:
         if columns <= self.columns:
             return
-        capacity = max(columns, 2 * self.columns)
+        capacity = max(columns, 2 * self.columns) if double else columns
         old = self.columns
 
         def grown(t: torch.Tensor) -> torch.Tensor:
@@ -183,13 +187,26 @@ class SlotCache:
         self.valid[slot] = False
         self.lengths[slot] = 0
 
+    def add_slots(self, count: int) -> list[int]:
+        """Room for `count` more rows (one copy of the buffer); returns the new slots, empty."""
+        def grown(t: torch.Tensor) -> torch.Tensor:
+            return torch.cat([t, t.new_zeros((count, *t.shape[1:]))])
+
+        self.keys = [grown(t) for t in self.keys]
+        self.values = [grown(t) for t in self.values]
+        self.valid = grown(self.valid)
+        self.lengths += [0] * count
+        self.slots += count
+        return list(range(self.slots - count, self.slots))
+
     def keep(self, slots: list[int]) -> None:
         """Keeps only these slots, in this order (one copy of the buffer: the tail's compaction)."""
         index = torch.tensor(slots)
-        width = max(self.lengths[s] for s in slots) + 1
-        self.keys = [t[index, :, :max(width, 64)].clone() for t in self.keys]
-        self.values = [t[index, :, :max(width, 64)].clone() for t in self.values]
-        self.valid = self.valid[index, :max(width, 64)].clone()
+        # Room for 64 more tokens per row: cut to the rows' width, the next step would copy it all again to grow.
+        width = min(self.columns, max(self.lengths[s] for s in slots) + 64)
+        self.keys = [t[index, :, :width].clone() for t in self.keys]
+        self.values = [t[index, :, :width].clone() for t in self.values]
+        self.valid = self.valid[index, :width].clone()
         self.lengths = [self.lengths[s] for s in slots]
         self.slots = len(slots)
 

@@ -152,6 +152,17 @@ def settings_from(body: dict, defaults: dict[str, Any] | None = None) -> Generat
         stop=tuple(stop), batch_size=1)
 
 
+def precision_from(body: dict) -> str | None:
+    """The workbench's own request field `precision` ("fp32", "bf16", "int8"; like vLLM's extra parameters, OpenAI
+    clients pass it through `extra_body`); None leaves the model's precision from the registry."""
+    from core.inference.kernels import PRECISIONS
+
+    precision = body.get("precision")
+    if precision is not None and precision not in PRECISIONS:
+        raise errors.bad_request(f"'precision' must be one of {', '.join(PRECISIONS)}.", "precision")
+    return precision
+
+
 def messages_from(body: dict) -> list[dict[str, str]]:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
@@ -286,12 +297,15 @@ class Server:
 
     # --- running ---
 
-    def submit_local(self, target: Target, prompt_of, settings: GenerationSettings, *, stream: bool, loop):
+    def submit_local(self, target: Target, prompt_of, settings: GenerationSettings, *, stream: bool, loop,
+                     precision: str | None = None):
         """Queues the request on the model's decode loop; returns (Request, asyncio.Queue of deltas, done event)."""
         try:
-            scheduler, adapter = self.pool.chat(target.info)
+            scheduler, adapter = self.pool.chat(target.info, precision)
         except ModelLoading as exc:
             raise errors.unavailable(exc.message, LOADING_RETRY_S, code="model_loading") from None
+        except InvalidInput as exc:
+            raise errors.bad_request(exc.message, "precision") from None
         prompt = prompt_of(scheduler.tokenizer)
         if scheduler.context and len(prompt) + settings.max_new_tokens > scheduler.context:
             raise errors.too_large(f"The prompt has {len(prompt)} tokens; with {settings.max_new_tokens} new tokens it "
@@ -458,6 +472,7 @@ def create_app(store: Store, config: ServeConfig | None = None):
         server.check_model_allowed(key, target.requested)
         version_dict = target.version.to_dict() if target.version else None
         settings = settings_from(body, target.version.defaults if target.version else None)
+        precision = precision_from(body)
         template_ref = None
         if kind == "chat":
             messages, template_ref = server.apply_template(target, messages, body, metadata)
@@ -543,7 +558,7 @@ def create_app(store: Store, config: ServeConfig | None = None):
                     tokens_out=tokens_out)
                 return payload(final, reason, tokens_in, tokens_out), event_id
             request, _, done = server.submit_local(target, prompt_of, settings, stream=False,
-                                                   loop=asyncio.get_running_loop())
+                                                   loop=asyncio.get_running_loop(), precision=precision)
             await server.wait(request, done, http_request, timeout_of(target))
             if request.finish_reason == "error":
                 raise Unavailable(f"The model failed on this request ({request.error}).")
@@ -617,7 +632,7 @@ def create_app(store: Store, config: ServeConfig | None = None):
         live: dict[str, Any] = {"target": target, "request": None}
 
         def submit(current: Target):
-            return server.submit_local(current, prompt_of, settings, stream=True, loop=loop)
+            return server.submit_local(current, prompt_of, settings, stream=True, loop=loop, precision=precision)
 
         queued = None
         while live["target"].info.kind != "openai":

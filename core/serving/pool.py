@@ -45,9 +45,15 @@ class ModelPool:
 
     # --- what requests call ---
 
-    def chat(self, info: registry.ModelInfo) -> tuple[Scheduler, str | None]:
-        """The decode loop for a local chat model or adapter and the row's adapter key; ModelLoading while loading."""
+    def chat(self, info: registry.ModelInfo, precision: str | None = None) -> tuple[Scheduler, str | None]:
+        """The decode loop for a local chat model or adapter and the row's adapter key; ModelLoading while loading.
+        `precision` (the request's, else the model's in the registry) picks the loop: one per model and precision,
+        all on the same loaded weights."""
+        precision = precision or info.precision
         if info.kind == "adapter":
+            if precision != "fp32":
+                raise InvalidInput(f"Precision {precision} runs only for plain Llama-family models; the adapter "
+                                   f"'{info.name}' generates in fp32.")
             if not info.path or not info.base_model:
                 raise Unavailable(f"The adapter '{info.name}' has no folder or base model recorded.")
             base = registry.get_model(self.store, actor=SYSTEM, name=info.base_model)
@@ -57,7 +63,8 @@ class ModelPool:
                 self._get(f"adapter:{akey}", lambda: self._add_adapter(key, info, akey), what=info.name)
             return scheduler, akey
         if info.kind in registry.LOCAL_KINDS and info.path:
-            return self._get(f"local:{info.path}", lambda: self._load_local(info), what=info.name), None
+            key = f"local:{info.path}" + (f":{precision}" if precision != "fp32" else "")
+            return self._get(key, lambda: self._load_local(info, precision), what=info.name), None
         raise InvalidInput(f"'{info.name}' is not a local model; it cannot be loaded into this process.")
 
     def embedder(self, info: registry.ModelInfo) -> Embedder:
@@ -107,11 +114,13 @@ class ModelPool:
                 self._ready[key] = value
             self._loading.pop(key, None)
 
-    def _load_local(self, info: registry.ModelInfo) -> Scheduler:
+    def _load_local(self, info: registry.ModelInfo, precision: str = "fp32") -> Scheduler:
         from core.inference.engines import local_chat_model
 
-        model, tokenizer = local_chat_model(info.path)
-        return Scheduler(model, tokenizer, name=info.name, batch_size=self.batch_size, max_waiting=self.max_waiting)
+        model, tokenizer = local_chat_model(info.path)  # loaded once per process, shared by every precision's loop
+        name = info.name if precision == "fp32" else f"{info.name} ({precision})"
+        return Scheduler(model, tokenizer, name=name, batch_size=self.batch_size, max_waiting=self.max_waiting,
+                         precision=precision)
 
     def _load_peft(self, base: registry.ModelInfo, adapter: registry.ModelInfo, akey: str) -> Scheduler:
         from peft import PeftModel

@@ -7,6 +7,10 @@ per-request settings (greedy rows and sampled rows side by side, each sampled ro
 its answer does not depend on its neighbours), text deltas for streaming, and cancellation of rows whose client
 went away. Several LoRA adapters on one base share the base's weights: the model is a PeftModel holding them all,
 and each row names its adapter (PEFT's mixed-batch `adapter_names`, "__base__" for the base itself).
+
+A plain Llama-family model on the CPU decodes on the lean path instead (core/inference/slots.py: a slot KV cache
+written in place, fused projections, kernels measured on this machine) in the scheduler's precision; the slots
+grow as requests arrive and are compacted when half of them idle, so a lone request decodes one row.
 """
 from __future__ import annotations
 
@@ -63,18 +67,26 @@ def _cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
 class Scheduler:
     """One decode loop (a thread) per loaded model; `submit` from any thread."""
 
-    def __init__(self, model, tokenizer, *, name: str, batch_size: int = 32, max_waiting: int = 64):
+    def __init__(self, model, tokenizer, *, name: str, batch_size: int = 32, max_waiting: int = 64,
+                 precision: str = "fp32"):
         from core.inference.batching import supports_running_batch
         from core.inference.generate import _device_of, _eos_ids, _forward_for
+        from core.inference.slots import prepared, supports_slots
 
-        self.model, self.tokenizer, self.name = model, tokenizer, name
+        self.model, self.tokenizer, self.name, self.precision = model, tokenizer, name, precision
         self.batch_size, self.max_waiting = batch_size, max_waiting
         self.forward = _forward_for(model)
         self.device = _device_of(model)
         self.eos = _eos_ids(model, tokenizer)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.is_peft = hasattr(model, "peft_config")
-        if not supports_running_batch(model):
+        self.lean = supports_slots(model)
+        if precision != "fp32" and not self.lean:
+            raise Unavailable(f"Precision {precision} runs only for plain Llama-family models on the CPU; "
+                              f"'{name}' generates in fp32.")
+        if self.lean:  # weights arranged and kernels measured now, in the loading thread, not at the first request
+            prepared(model, precision, batch_size)
+        elif not supports_running_batch(model):
             raise Unavailable(f"'{name}' keeps a sliding-window or hybrid cache; the server cannot batch it yet.")
         self.context = getattr(model.config, "max_position_embeddings", None)
         self._waiting: deque[Request] = deque()
@@ -107,7 +119,8 @@ class Scheduler:
         with self._condition:
             waiting = len(self._waiting)
         sizes = dict(sorted(self.batch_sizes.items()))
-        return {"model": self.name, "waiting": waiting, "admitted": self.admitted, "completed": self.completed,
+        return {"model": self.name, "precision": self.precision, "path": "lean" if self.lean else "transformers",
+                "waiting": waiting, "admitted": self.admitted, "completed": self.completed,
                 "cancelled": self.cancelled, "steps": sum(sizes.values()),
                 "max_batch": max(sizes, default=0), "batch_sizes": {str(k): v for k, v in sizes.items()}}
 
@@ -144,6 +157,8 @@ class Scheduler:
         return forward
 
     def _run(self) -> None:
+        if self.lean:
+            return self._run_slots()
         import torch
 
         from core.inference.cpu_linear import onednn_linears
@@ -178,6 +193,103 @@ class Scheduler:
                 rows.clear()
                 batch = None
 
+    def _run_slots(self) -> None:
+        """The decode loop on the lean path: each request owns a slot of one SlotCache while it decodes."""
+        import torch
+
+        from core.inference.generate import _similar_lengths
+        from core.inference.slots import SlotCache, prepared
+
+        model = prepared(self.model, self.precision, self.batch_size)
+        cache: SlotCache | None = None
+        owners: list[Request | None] = []
+        logits = positions = tokens = None
+        while True:
+            taken = self._take_waiting(self.batch_size - sum(o is not None for o in owners))
+            if self._closed:
+                for request in [o for o in owners if o is not None] + taken:
+                    self._finish(request, "cancelled")
+                return
+            try:
+                with self.model_lock, torch.inference_mode():
+                    if taken:
+                        self.admitted += len(taken)
+                        for request in taken:
+                            request.started_at = time.perf_counter()
+                        free = [s for s, o in enumerate(owners) if o is None]
+                        # Columns for the longest prompt and answer asked for, reserved at once: growing the buffer
+                        # while rows decode copies every layer's keys and values each time.
+                        needed = max(len(r.prompt) + r.settings.max_new_tokens for r in taken)
+                        if cache is None:
+                            cache = SlotCache(model, len(taken), columns=max(64, needed))
+                            free, owners = list(range(len(taken))), [None] * len(taken)
+                            logits = torch.zeros(len(taken), model.vocab)
+                            positions = torch.zeros(len(taken), dtype=torch.long)
+                            tokens = torch.full((len(taken),), self.pad_id, dtype=torch.long)
+                        else:
+                            cache.reserve(needed)
+                        if len(free) < len(taken):
+                            more = len(taken) - len(free)
+                            free += cache.add_slots(more)
+                            owners += [None] * more
+                            logits = torch.cat([logits, logits.new_zeros(more, logits.shape[1])])
+                            positions = torch.cat([positions, positions.new_zeros(more)])
+                            tokens = torch.cat([tokens, tokens.new_full((more,), self.pad_id)])
+                        prompts = {i: r.prompt for i, r in enumerate(taken)}
+                        for part in _similar_lengths(sorted(prompts, key=lambda i: len(prompts[i])), prompts):
+                            slots = [free.pop(0) for _ in part]
+                            logits[slots], positions[slots] = cache.prefill(slots, [prompts[i] for i in part],
+                                                                            self.pad_id)
+                            for slot, i in zip(slots, part):
+                                owners[slot] = taken[i]
+                    while cache is not None:
+                        cache, owners, logits, positions, tokens = self._step_slots(cache, owners, logits, positions,
+                                                                                    tokens)
+                        if cache is None or self._closed or (sum(o is not None for o in owners) < self.batch_size
+                                                             and self._waiting_now()):
+                            break
+            except Exception as exc:  # a failure fails the rows in the cache, never the loop
+                log.exception("decode step failed for %s", self.name)
+                for request in [o for o in owners if o is not None]:
+                    request.error = f"{type(exc).__name__}: {exc}"
+                    self._finish(request, "error")
+                cache, owners = None, []
+
+    def _step_slots(self, cache, owners: list, logits, positions, tokens):
+        """Chooses each active row's next token, ends finished rows, compacts half-idle slots and decodes one step;
+        a cache of None when every row has ended."""
+        import torch
+
+        active = [s for s, o in enumerate(owners) if o is not None]
+        self.batch_sizes[len(active)] += 1
+        chosen = self._next_tokens_of(logits[active], [owners[s] for s in active])
+        for slot, token in zip(active, chosen.tolist()):
+            request = owners[slot]
+            tokens[slot] = token
+            reason = "cancelled" if request.cancelled else self._take(request, token)
+            if reason is not None:
+                self._finish(request, reason)
+                owners[slot] = None
+                cache.reset(slot)
+        active = [s for s, o in enumerate(owners) if o is not None]
+        if not active:
+            return None, [], None, None, None
+        if len(active) <= cache.slots // 2 and not self._waiting_now():
+            cache.keep(active)
+            index = torch.tensor(active)
+            owners, logits, positions, tokens = [owners[s] for s in active], logits[index], positions[index], tokens[index]
+        logits = cache.step(tokens, positions)
+        return cache, owners, logits, positions + 1, tokens
+
+    def _next_tokens_of(self, logits, requests: list[Request]):
+        from core.inference.generate import _next_tokens
+
+        tokens = logits.argmax(dim=-1)
+        for i, request in enumerate(requests):
+            if not request.settings.greedy:
+                tokens[i] = _next_tokens(logits[i:i + 1], request.settings, request._generator)[0]
+        return tokens
+
     def _waiting_now(self) -> bool:
         with self._condition:
             return bool(self._waiting) or self._closed
@@ -203,13 +315,7 @@ class Scheduler:
         return batch
 
     def _next_tokens(self, batch, requests: list[Request]):
-        from core.inference.generate import _next_tokens
-
-        tokens = batch.logits.argmax(dim=-1)
-        for i, request in enumerate(requests):
-            if not request.settings.greedy:
-                tokens[i] = _next_tokens(batch.logits[i:i + 1], request.settings, request._generator)[0]
-        return tokens
+        return self._next_tokens_of(batch.logits, requests)
 
     def _step(self, batch, rows: dict[int, Request]):
         requests = [rows[o] for o in batch.owners]

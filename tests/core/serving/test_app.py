@@ -148,6 +148,30 @@ def test_every_error_is_openai_shaped_with_the_right_status(served):
     assert app.chat.completions.create(model="smollm-copy", messages=QUESTION, max_tokens=2).choices[0].message
 
 
+def test_a_request_chooses_its_precision_and_gets_its_own_decode_loop_on_the_same_weights(served):
+    app = served.client()
+    assert _status(lambda: app.chat.completions.create(model=CHAT, messages=QUESTION, max_tokens=3,
+                                                       extra_body={"precision": "fp8"}))[0] == 400
+    ask = lambda: app.chat.completions.create(model=CHAT, messages=QUESTION, max_tokens=12,  # noqa: E731
+                                              extra_body={"precision": "bf16"})
+
+    def loaded():
+        try:
+            return ask()
+        except openai.APIStatusError as exc:  # 503 model_loading while the bf16 weights are arranged
+            assert exc.status_code == 503, exc.body
+            return None
+
+    answer = until(loaded, timeout_s=300, what="the bf16 decode loop to load").choices[0].message.content
+    bf16 = engines.complete_chats(served.store, actor=SYSTEM, model=CHAT, conversations=[QUESTION],
+                                  settings=GenerationSettings(max_new_tokens=12), precision="bf16")[0].output
+    assert answer == bf16  # the same lean path in-process and behind HTTP
+    schedulers = httpx.get(f"{served.base_url}/scheduler",
+                           headers={"Authorization": f"Bearer {served.keys['app']}"}).json()["schedulers"]
+    paths = {(s["model"], s["precision"], s["path"]) for s in schedulers}
+    assert {(CHAT, "fp32", "lean"), (f"{CHAT} (bf16)", "bf16", "lean")} <= paths, paths
+
+
 def test_a_revoked_key_is_refused_at_once(served):
     client = served.client("to-revoke")
     assert client.chat.completions.create(model=CHAT, messages=QUESTION, max_tokens=1).choices

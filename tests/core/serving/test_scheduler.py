@@ -45,6 +45,30 @@ def test_requests_joining_a_running_batch_get_generates_answers(loaded):
         scheduler.close()
 
 
+def test_on_the_lean_path_late_requests_grow_the_slots_and_answers_stay_those_of_generate(loaded):
+    store, model, tokenizer = loaded
+    conversations = [[{"role": "user", "content": f"Write a line about {topic}."}]
+                     for topic in ("bread", "snow", "ink", "bees")]
+    long, short = GenerationSettings(max_new_tokens=48), GenerationSettings(max_new_tokens=6)
+    expected_long = engines.complete_chats(store, actor=SYSTEM, model=CHAT, conversations=conversations[:1],
+                                           settings=long)[0].output
+    expected = [g.output for g in engines.complete_chats(store, actor=SYSTEM, model=CHAT,
+                                                         conversations=conversations[1:], settings=short)]
+    scheduler = Scheduler(model, tokenizer, name=CHAT, batch_size=8)
+    assert scheduler.lean and scheduler.stats()["path"] == "lean"
+    try:
+        first = scheduler.submit(Request(prompt=chat_prompt_ids(tokenizer, conversations[0]), settings=long))
+        until(lambda: len(first.tokens) >= 2, timeout_s=300, what="the first request to decode alone")
+        late = [scheduler.submit(Request(prompt=chat_prompt_ids(tokenizer, c), settings=short))
+                for c in conversations[1:]]
+        for request in [first, *late]:
+            assert request.done.wait(300)
+        assert first.output == expected_long and [r.output for r in late] == expected
+        assert 1 in scheduler.batch_sizes and max(scheduler.batch_sizes) == 4  # one row, then four, never eight
+    finally:
+        scheduler.close()
+
+
 def test_a_full_queue_refuses_and_a_cancelled_request_leaves(loaded):
     _, model, tokenizer = loaded
     scheduler = Scheduler(model, tokenizer, name=CHAT, batch_size=1, max_waiting=2)
