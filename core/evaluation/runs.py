@@ -43,6 +43,7 @@ class Target:
     name: str  # as asked: a model name or deployment:NAME@V
     model: str  # the registered model that generates
     settings: GenerationSettings
+    template: str | None = None  # a deployment version's prompt template (ref), rendered around each case
 
 
 def _settings_with(base: GenerationSettings, defaults: dict[str, Any]) -> GenerationSettings:
@@ -56,8 +57,8 @@ def _settings_with(base: GenerationSettings, defaults: dict[str, Any]) -> Genera
 
 
 def resolve_target(store: Store, *, actor: Actor, name: str, settings: GenerationSettings) -> Target:
-    """A registered chat model, or `deployment:NAME[@V]` (a deployment version: its model and generation
-    defaults; without @V the version that serves now)."""
+    """A registered chat model, or `deployment:NAME[@V]` (a deployment version: its model, generation defaults and
+    prompt template; without @V the version that serves now)."""
     from core.inference import engines
 
     name = (name or "").strip()
@@ -74,7 +75,7 @@ def resolve_target(store: Store, *, actor: Actor, name: str, settings: Generatio
             raise NotFound(f"The deployment '{deployment_name}' has no version {number or 'serving now'}.")
         engines.chat_model_info(store, actor=actor, name=version.model)
         return Target(name=f"{DEPLOYMENT_PREFIX}{version.ref}", model=version.model,
-                      settings=_settings_with(settings, version.defaults))
+                      settings=_settings_with(settings, version.defaults), template=version.template or None)
     engines.chat_model_info(store, actor=actor, name=name)
     return Target(name=name, model=name, settings=settings)
 
@@ -297,7 +298,9 @@ def execute_run(store: Store, *, actor: Actor, run_id: int, progress: Progress |
                 if progress:
                     progress(offset + n, run.total)
 
-            generations = engines.complete_chats(store, actor=actor, model=target.model, conversations=conversations,
+            asked = conversations if not target.template else _through_template(store, actor, target, suite,
+                                                                                   conversations)
+            generations = engines.complete_chats(store, actor=actor, model=target.model, conversations=asked,
                                                  settings=target.settings, progress=report)
             outputs[target_name] = [{"output": g.output, "prompt": p, "latency_s": g.latency_s,
                                      "tokens_in": g.tokens_in, "tokens_out": g.tokens_out,
@@ -339,6 +342,23 @@ def execute_run(store: Store, *, actor: Actor, run_id: int, progress: Progress |
                 error="Cancelled." if cancelled else f"{type(exc).__name__}: {exc}"[:2000])
         raise
     return get_run(store, actor=actor, run_id=run_id)
+
+
+def _through_template(store: Store, actor: Actor, target: Target, suite, conversations: list[list[dict]]):
+    """What the server sends a deployment version's model for each case (core/serving/app.py's apply_template):
+    its template filled with the case's last user message as `input` and the case's variables."""
+    from core.prompts import templates
+
+    template = templates.get_version(store, actor=actor, ref=target.template)
+    rendered = []
+    for case, conversation in zip(suite.cases, conversations):
+        last_user = next((m["content"] for m in reversed(conversation) if m["role"] == "user"), "")
+        try:
+            rendered.append(template.messages({"input": last_user, **case.variables}))
+        except InvalidInput as exc:
+            raise InvalidInput(f"{target.name}'s template {template.ref} cannot be filled for case "
+                               f"{case.position + 1}: {exc.message}") from None
+    return rendered
 
 
 def run_evaluation(store: Store, *, actor: Actor, suite: str, models: list[str], judge: str | None = None,

@@ -110,3 +110,29 @@ def test_promotion_is_blocked_by_a_failing_gate_until_an_admin_overrides(models_
     assert logged[0].actor == "ada" and "smoke deployment" in logged[0].detail
     card = model_cards.frozen_card(store, actor=DAN, deployment="bot", version=2)
     assert card["model"] == "smollm2-135m-instruct" and card["deployment"]["gate"]["override_by"] == "ada"
+
+
+@pytest.mark.slow
+def test_a_deployment_versions_prompt_template_wraps_each_case_as_the_server_would(models_store, monkeypatch):
+    from core.prompts import templates
+    from core.serving import deployments
+
+    store = models_store
+    monkeypatch.setenv("TEST_ENDPOINT_KEY", SERVER_KEY)
+    suites.create_suite(store, actor=SYSTEM, name="wrapped", cases=[
+        suites.CaseIn({"input": "refund please", "tier": "gold"}), suites.CaseIn({"input": "my invoice"})],
+        checks=[{"check": "contains", "params": {"value": "Customer"}}])
+    templates.save_version(store, actor=SYSTEM, name="support-wrap",
+                           body="Customer ({{ tier | default('basic') }}) writes: {{ input }}")
+    with openai_server() as url:
+        sources.add_endpoint(store, actor=SYSTEM, name="remote", base_url=url, model="tiny-chat",
+                             api_key_env="TEST_ENDPOINT_KEY")
+        deployments.create_version(store, actor=SYSTEM, name="wrapped-bot", model="remote")
+        deployments.create_version(store, actor=SYSTEM, name="wrapped-bot", model="remote",
+                                   template="support-wrap@1")
+        run = runs.run_evaluation(store, actor=DAN, suite="wrapped",
+                                  models=["deployment:wrapped-bot@1", "deployment:wrapped-bot@2"])
+    outputs = {model: [r.output for r in results] for model, results in run.by_model().items()}
+    assert outputs["deployment:wrapped-bot@1"] == ["echo: refund please", "echo: my invoice"]
+    assert outputs["deployment:wrapped-bot@2"] == ["echo: Customer (gold) writes: refund please",
+                                                   "echo: Customer (basic) writes: my invoice"]
