@@ -301,6 +301,20 @@ def cmd_status(args, status: str) -> int:
     return 0
 
 
+def _add_project_options(parser) -> None:
+    """The options every way of making a project shares: its questions file, who rates and how the work is split,
+    the guidelines and how outputs are shown."""
+    parser.add_argument("--questions-file", help="A JSON list of questions with labels, anchors and options.")
+    parser.add_argument("--annotators", required=True, help="Comma-separated account names, or role:annotator.")
+    parser.add_argument("--per-item", type=int, help="Annotators per item, taken round-robin (default 1).")
+    parser.add_argument("--overlap", type=float, help="Instead of --per-item: this share of items (e.g. 0.2) goes to "
+                                                      "two annotators, the rest to one.")
+    parser.add_argument("--guidelines", metavar="FILE.md", help="Markdown guidelines shown beside each item.")
+    parser.add_argument("--description")
+    parser.add_argument("--markdown", action="store_true", help="Show outputs as sanitised Markdown (no HTML, "
+                                                                "links or images) instead of plain text.")
+
+
 def register(commands, add) -> None:
     feedback = commands.add_parser("feedback", help="Human feedback: annotation projects, ratings, results, exports.",
                                    description="Human feedback: annotation projects, ratings, results, exports.")
@@ -332,15 +346,7 @@ def register(commands, add) -> None:
     create.add_argument("--question", action="append", metavar="NAME:KIND",
                         help="A question: NAME:likert[=SCALE], NAME:thumbs, NAME:pairwise, NAME:ranking, NAME:text "
                              "(a corrected answer), NAME:tags=a,b,c; repeatable.")
-    create.add_argument("--questions-file", help="A JSON list of questions with labels, anchors and options.")
-    create.add_argument("--annotators", required=True, help="Comma-separated account names, or role:annotator.")
-    create.add_argument("--per-item", type=int, help="Annotators per item, taken round-robin (default 1).")
-    create.add_argument("--overlap", type=float, help="Instead of --per-item: this share of items (e.g. 0.2) goes to "
-                                                      "two annotators, the rest to one.")
-    create.add_argument("--guidelines", metavar="FILE.md", help="Markdown guidelines shown beside each item.")
-    create.add_argument("--description")
-    create.add_argument("--markdown", action="store_true", help="Show outputs as sanitised Markdown (no HTML, "
-                                                                "links or images) instead of plain text.")
+    _add_project_options(create)
     generate = add(sub, "generate", cmd_generate, "Make a project from two models answering the same prompts now: a "
                                                   "job (progress and cancel as `workbench jobs`); with --wait and "
                                                   "--json prints {\"project\", \"items\", \"job\", ...}.")
@@ -358,13 +364,7 @@ def register(commands, add) -> None:
     generate.add_argument("--question", action="append", metavar="NAME:KIND",
                           help="A question for pairs: NAME:pairwise (default better:pairwise), NAME:ranking, "
                                "NAME:tags=a,b; repeatable.")
-    generate.add_argument("--questions-file", help="A JSON list of questions with labels and options.")
-    generate.add_argument("--annotators", required=True, help="Comma-separated account names, or role:annotator.")
-    generate.add_argument("--per-item", type=int, help="Annotators per item, taken round-robin (default 1).")
-    generate.add_argument("--overlap", type=float, help="Instead of --per-item: this share of items goes to two.")
-    generate.add_argument("--guidelines", metavar="FILE.md", help="Markdown guidelines shown beside each item.")
-    generate.add_argument("--description")
-    generate.add_argument("--markdown", action="store_true", help="Show outputs as sanitised Markdown.")
+    _add_project_options(generate)
     generate.add_argument("--wait", action="store_true", help="Return when the job has ended, naming the project "
                                                              "(without it, print the job and return at once).")
     from core.inference.generate import GenerationSettings
