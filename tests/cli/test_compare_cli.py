@@ -43,7 +43,7 @@ def test_run_list_show_and_export_through_an_endpoint(prompts, home, tmp_path, m
     assert (run_info["status"], run_info["prompts"], run_info["models"], run_info["rows"]) == \
         ("succeeded", ["ask@1", "ask@2"], ["remote"], 2)
     assert run_info["settings"]["generation"] == {"max_new_tokens": 8, "temperature": 0.0, "top_p": 1.0, "seed": 5,
-                                                  "stop": ["END"], "batch_size": 32}
+                                                  "stop": ["END"], "batch_size": 64}
     assert [c["output"] for c in cells] == ["echo: Q: 2+2?", "echo: Answer briefly: 2+2?", "echo: Q: Sky colour?",
                                             "echo: Answer briefly: Sky colour?"]
     assert cells[0]["cost_usd"] == pytest.approx(0.011) and cells[0]["scores"]["length_words"] == 3.0

@@ -61,3 +61,10 @@ def test_settings_are_checked_with_sentences():
     for temperature in (-1, 2.5):
         with pytest.raises(InvalidInput, match="between 0 and 2"):
             GenerationSettings(temperature=temperature)
+
+
+def test_rows_decoding_together_leave_as_many_prompts_waiting_so_the_batch_stays_full():
+    from core.inference.generate import rows_for
+
+    assert [rows_for(n, 64) for n in (1, 16, 40, 64, 100, 127, 128, 1000)] == [1, 16, 32, 32, 32, 32, 64, 64]
+    assert rows_for(1000, 512) == 256 and rows_for(6, 3) == 3  # the cap the user set always holds
