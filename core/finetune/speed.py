@@ -88,8 +88,9 @@ def runnable_now() -> int | None:
     return None
 
 
-def load_per_core(samples: int = 10, interval_s: float = 0.05) -> float:
-    """Other work per core right now: the runnable threads besides the caller, averaged over half a second. The
+def load_per_core(samples: int = 6, interval_s: float = 0.02) -> float:
+    """Other work per core right now: the runnable threads besides the caller, averaged over a tenth of a second
+    (every launch's pre-flight reads it, so it stays short). The
     load average would do on other systems, but it trails by minutes: just after a job ends it still counts the
     job, and the estimate would be scaled for a load that is gone."""
     cores = os.cpu_count() or 1

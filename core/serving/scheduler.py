@@ -314,13 +314,10 @@ class Scheduler:
             batch.join(joining)
         return batch
 
-    def _next_tokens(self, batch, requests: list[Request]):
-        return self._next_tokens_of(batch.logits, requests)
-
     def _step(self, batch, rows: dict[int, Request]):
         requests = [rows[o] for o in batch.owners]
         self.batch_sizes[len(requests)] += 1
-        tokens = self._next_tokens(batch, requests)
+        tokens = self._next_tokens_of(batch.logits, requests)
         keep = []
         for i, token in enumerate(tokens.tolist()):
             request = requests[i]
