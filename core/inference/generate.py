@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, replace
 from core.errors import InvalidInput
 
 Progress = Callable[[int, int], None]  # (prompts done, prompts in all)
+# Keys and values up to this size are reserved for the whole run at its start (the lean CPU path).
+RESERVE_LIMIT_BYTES = 2 << 30
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,8 @@ def _next_tokens(logits, settings: GenerationSettings, generator):
     import torch
 
     if settings.greedy:
-        return logits.argmax(dim=-1)
+        # max's indices are argmax's (the first of equal maxima) at 2.5x its speed over a vocabulary on the CPU.
+        return logits.max(dim=-1).indices
     probs = torch.softmax(logits.float() / settings.temperature, dim=-1)
     if settings.top_p < 1:
         sorted_probs, order = probs.sort(dim=-1, descending=True)
@@ -204,8 +207,13 @@ def _decode_slots(model, prompts: list[list[int]], order: list[int], pad_id: int
     from core.inference.slots import SlotCache, prepared
 
     slots = min(settings.batch_size, len(prompts))
-    cache = SlotCache(prepared(model, precision, slots), slots,
-                      columns=max(64, max(len(prompts[i]) for i in order[:slots]) + min(settings.max_new_tokens, 64)))
+    weights = prepared(model, precision, slots)
+    # Every column a slot can need, reserved now when that fits the budget: growing the buffer later copies all
+    # of it, and the longest prompts come last (at 32 slots the two growths cost 0.7 s of a 15 s run).
+    longest = max(len(p) for p in prompts) + settings.max_new_tokens
+    reserved = SlotCache.bytes_for(weights, slots, longest) <= RESERVE_LIMIT_BYTES
+    first = max(len(prompts[i]) for i in order[:slots]) + min(settings.max_new_tokens, 64)
+    cache = SlotCache(weights, slots, columns=longest if reserved else max(64, first))
     owners: list[int | None] = [None] * slots
     logits = torch.zeros(slots, cache.model.vocab)
     positions = torch.zeros(slots, dtype=torch.long)
@@ -240,7 +248,7 @@ def _decode_slots(model, prompts: list[list[int]], order: list[int], pad_id: int
         if not active:
             continue
         if not queue and len(active) <= cache.slots // 2:
-            cache.keep(active)
+            cache.keep(active, columns=cache.columns if reserved else None)
             owners = [owners[s] for s in active]
             index = torch.tensor(active)
             tokens, positions = tokens[index], positions[index]

@@ -68,10 +68,21 @@ class _Linear:
         return out.view(*shape[:-1], self.out_features)
 
 
+class _Norm:
+    """The model's RMSNorm as PyTorch's one fused kernel (the same results, a fifth of the small ops)."""
+
+    def __init__(self, module):
+        self.weight, self.eps = module.weight.detach(), module.variance_epsilon
+        self.shape = tuple(self.weight.shape)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return F.rms_norm(x, self.shape, self.weight, self.eps)
+
+
 class _Layer:
     def __init__(self, layer, precision: str, rows: int, total_bytes: int):
         attention, mlp = layer.self_attn, layer.mlp
-        self.norm1, self.norm2 = layer.input_layernorm, layer.post_attention_layernorm
+        self.norm1, self.norm2 = _Norm(layer.input_layernorm), _Norm(layer.post_attention_layernorm)
         qkv = torch.cat([attention.q_proj.weight, attention.k_proj.weight, attention.v_proj.weight])
         self.qkv = _Linear(qkv, precision, rows, total_bytes)
         self.o = _Linear(attention.o_proj.weight, precision, rows, total_bytes)
@@ -90,7 +101,7 @@ class PreparedModel:
         self.precision, self.rows = precision, rows
         total = sum(p.numel() * p.element_size() for p in model.parameters())
         self.layers = [_Layer(layer, precision, rows, total) for layer in inner.layers[:config.num_hidden_layers]]
-        self.embed, self.norm, self.rotary = inner.embed_tokens, inner.norm, inner.rotary_emb
+        self.embed, self.norm, self.rotary = inner.embed_tokens, _Norm(inner.norm), inner.rotary_emb
         # int8 is for the layers: the vocabulary projection (tied to the embeddings in small models) stays in bf16
         # where the CPU has it (quantising it too left greedy answers identical to fp32's far less often).
         head_precision = "bf16" if precision == "int8" and kernels.bf16_supported() else precision
@@ -199,14 +210,29 @@ class SlotCache:
         self.slots += count
         return list(range(self.slots - count, self.slots))
 
-    def keep(self, slots: list[int]) -> None:
-        """Keeps only these slots, in this order (one copy of the buffer: the tail's compaction)."""
+    @staticmethod
+    def bytes_for(model: PreparedModel, slots: int, columns: int) -> int:
+        """The memory of the keys and values of `slots` rows of `columns` tokens."""
+        return 2 * len(model.layers) * slots * model.kv_heads * columns * model.head_dim * 4
+
+    def keep(self, slots: list[int], columns: int | None = None) -> None:
+        """Keeps only these slots, in this order (one copy of the buffer: the tail's compaction), with room for
+        `columns` tokens per slot (default: 64 more than the longest row holds; were it cut to the rows' width,
+        the next step would copy it all again to grow)."""
         index = torch.tensor(slots)
-        # Room for 64 more tokens per row: cut to the rows' width, the next step would copy it all again to grow.
-        width = min(self.columns, max(self.lengths[s] for s in slots) + 64)
-        self.keys = [t[index, :, :width].clone() for t in self.keys]
-        self.values = [t[index, :, :width].clone() for t in self.values]
-        self.valid = self.valid[index, :width].clone()
+        used = max(self.lengths[s] for s in slots)
+        width = max(used, columns) if columns else min(self.columns, used + 64)
+
+        def kept(t: torch.Tensor) -> torch.Tensor:
+            new = t.new_zeros((len(slots), *t.shape[1:-2], width, t.shape[-1]))
+            new[:, :, :used] = t[index, :, :used]
+            return new
+
+        self.keys = [kept(t) for t in self.keys]
+        self.values = [kept(t) for t in self.values]
+        valid = self.valid.new_zeros((len(slots), width))
+        valid[:, :used] = self.valid[index, :used]
+        self.valid = valid
         self.lengths = [self.lengths[s] for s in slots]
         self.slots = len(slots)
 
@@ -235,11 +261,11 @@ class SlotCache:
         cos, sin = cos[:, :, None, :], sin[:, :, None, :]
         q_size, kv_size = m.heads * m.head_dim, m.kv_heads * m.head_dim
         for n, layer in enumerate(m.layers):
-            q, k, v = layer.qkv(layer.norm1(x)).split([q_size, kv_size, kv_size], dim=-1)
-            q = q.view(rows, steps, m.heads, m.head_dim)
-            k = k.view(rows, steps, m.kv_heads, m.head_dim)
-            q = q * cos + _rotate_half(q) * sin
-            k = k * cos + _rotate_half(k) * sin
+            qk, v = layer.qkv(layer.norm1(x)).split([q_size + kv_size, kv_size], dim=-1)
+            # Queries and keys side by side take their rotary embedding in one pass.
+            qk = qk.view(rows, steps, m.heads + m.kv_heads, m.head_dim)
+            qk = qk * cos + _rotate_half(qk) * sin
+            q, k = qk.split([m.heads, m.kv_heads], dim=2)
             keys, values = self.keys[n], self.values[n]
             keys[index[:, None], :, columns] = k
             values[index[:, None], :, columns] = v.view(rows, steps, m.kv_heads, m.head_dim)
