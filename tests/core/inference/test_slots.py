@@ -35,7 +35,10 @@ def test_rows_keep_their_own_logits_as_slots_are_shared_refilled_and_compacted(c
     reference = [_alone(model, p, f) for p, f in zip(prompts, follow)]
     close = dict(atol=2e-3, rtol=1e-3)
     with torch.inference_mode():
-        cache = SlotCache(prepared(model, "fp32", 4), 3, columns=16)  # small, so the cache must grow
+        weights = prepared(model, "fp32", 4)
+        assert prepared(model, "fp32", 3) is weights  # row counts share their power-of-two bucket's weights
+        # 3 rows run padded to the 4 the weights are packed for; the buffer is small, so the cache must grow.
+        cache = SlotCache(weights, 3, columns=16)
         logits, positions = cache.prefill([0, 1], prompts[:2], pad)  # the system prompt is computed once
         torch.testing.assert_close(logits[0], reference[0][0], **close)
         torch.testing.assert_close(logits[1], reference[1][0], **close)
