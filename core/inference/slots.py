@@ -147,15 +147,15 @@ def _rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
-def _decode_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor,
+def _decode_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, hidden: torch.Tensor,
                       kv_heads: int) -> torch.Tensor:
     """Attention of one new token per row: two batched matrix multiplies with the query heads that share a key head
-    side by side ([rows, kv heads, group, dim] against [rows, kv heads, columns, dim]). For one query, PyTorch's
-    CPU flash-attention kernel cost several times this."""
+    side by side ([rows, kv heads, group, dim] against [rows, kv heads, columns, dim]); `hidden` marks the columns
+    a row does not see. For one query, PyTorch's CPU flash-attention kernel cost several times this."""
     rows, _, heads, dim = q.shape
     grouped = q.view(rows, kv_heads, heads // kv_heads, dim)
     scores = torch.matmul(grouped, keys.transpose(-1, -2)) * dim ** -0.5
-    scores = scores.masked_fill(~mask, float("-inf")).softmax(dim=-1)
+    scores = scores.masked_fill_(hidden, float("-inf")).softmax(dim=-1)
     return torch.matmul(scores, values).view(rows, 1, heads, dim)
 
 
@@ -253,7 +253,7 @@ class SlotCache:
         self.valid[index[:, None], columns] = real
         visible = self.valid[:, :width] if everyone else self.valid[index, :width]
         if steps == 1:
-            mask = visible[:, None, None, :]
+            hidden = ~visible[:, None, None, :]  # once per step, not per layer
         else:
             keys_at = torch.arange(width)[None, None, :]
             own = columns[:, :, None]
@@ -276,7 +276,7 @@ class SlotCache:
             else:
                 keys, values = keys[index, :, :width], values[index, :, :width]
             if steps == 1:
-                attended = _decode_attention(q, keys, values, mask, m.kv_heads)
+                attended = _decode_attention(q, keys, values, hidden, m.kv_heads)
             else:
                 attended = F.scaled_dot_product_attention(q.transpose(1, 2), keys, values, attn_mask=mask,
                                                           enable_gqa=True).transpose(1, 2)
