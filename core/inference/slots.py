@@ -23,6 +23,10 @@ from core.inference import kernels
 
 # A shared prefix shorter than this is not worth a separate forward pass.
 MIN_SHARED_PREFIX = 8
+# Decode attention runs over runs of this many slots, each to its own longest row, where that reads a tenth fewer
+# keys and values than every slot to the longest row of all: rows that joined later are shorter, and attention is
+# memory-bound (benchmark: 16% fewer columns read; slots of four lengths, 108-326 tokens: 90 -> 78 ms a step).
+ATTENTION_CHUNK = 8
 _lock = threading.Lock()
 
 
@@ -252,8 +256,10 @@ class SlotCache:
         index = torch.tensor(slots)
         self.valid[index[:, None], columns] = real
         visible = self.valid[:, :width] if everyone else self.valid[index, :width]
+        pieces = None
         if steps == 1:
             hidden = ~visible[:, None, None, :]  # once per step, not per layer
+            pieces = self._attention_pieces() if everyone else None
         else:
             keys_at = torch.arange(width)[None, None, :]
             own = columns[:, :, None]
@@ -271,11 +277,16 @@ class SlotCache:
             keys, values = self.keys[n], self.values[n]
             keys[index[:, None], :, columns] = k
             values[index[:, None], :, columns] = v.view(rows, steps, m.kv_heads, m.head_dim)
-            if everyone:
+            if pieces:
+                pass  # each piece takes its own columns below
+            elif everyone:
                 keys, values = keys[:, :, :width], values[:, :, :width]
             else:
                 keys, values = keys[index, :, :width], values[index, :, :width]
-            if steps == 1:
+            if pieces:
+                attended = torch.cat([_decode_attention(q[a:b], keys[a:b, :, :w], values[a:b, :, :w],
+                                                        hidden[a:b, :, :, :w], m.kv_heads) for a, b, w in pieces])
+            elif steps == 1:
                 attended = _decode_attention(q, keys, values, hidden, m.kv_heads)
             else:
                 attended = F.scaled_dot_product_attention(q.transpose(1, 2), keys, values, attn_mask=mask,
@@ -286,6 +297,22 @@ class SlotCache:
         for s in slots:
             self.lengths[s] += steps
         return m.head(m.norm(x[:, -1]))
+
+    def _attention_pieces(self) -> list[tuple[int, int, int]] | None:
+        """(first slot, end, columns) of each run of slots attending to its own longest row for the next token, or
+        None where one run over all slots reads at most a tenth more."""
+        pieces: list[tuple[int, int, int]] = []
+        for first in range(0, self.slots, ATTENTION_CHUNK):
+            end = min(first + ATTENTION_CHUNK, self.slots)
+            width = max(self.lengths[first:end]) + 1
+            if pieces and pieces[-1][2] == width:
+                pieces[-1] = (pieces[-1][0], end, width)
+            else:
+                pieces.append((first, end, width))
+        read = sum((end - first) * width for first, end, width in pieces)
+        if len(pieces) < 2 or read > 0.9 * self.slots * (max(self.lengths) + 1):
+            return None
+        return pieces
 
     def prefill(self, slots: list[int], prompts: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Fills empty slots with prompts (their shared prefix computed once); returns (last logits, next

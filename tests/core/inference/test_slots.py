@@ -65,6 +65,25 @@ def test_rows_keep_their_own_logits_as_slots_are_shared_refilled_and_compacted(c
         torch.testing.assert_close(step[1], reference[0][3], **close)
 
 
+@pytest.mark.slow
+def test_runs_of_slots_of_different_lengths_attend_to_their_own_columns(chat_model):
+    model, tokenizer = chat_model
+    pad = tokenizer.pad_token_id
+    short = chat_prompt_ids(tokenizer, [{"role": "user", "content": "What is 12 times 12?"}])
+    long = chat_prompt_ids(tokenizer, [{"role": "user", "content": "Order 48213 is stuck. " * 12 + "Reply."}])
+    follow = tokenizer.encode(" Sure")[:1]
+    close = dict(atol=2e-3, rtol=1e-3)
+    with torch.inference_mode():
+        cache = SlotCache(prepared(model, "fp32", 16), 16, columns=len(long) + 8)
+        _, long_at = cache.prefill(list(range(8)), [long] * 8, pad)
+        _, short_at = cache.prefill(list(range(8, 16)), [short] * 8, pad)
+        # The short rows' run reads only its own columns, not the long rows' width.
+        assert cache._attention_pieces() == [(0, 8, len(long) + 1), (8, 16, len(short) + 1)]
+        step = cache.step(torch.tensor(follow * 16), torch.cat([long_at, short_at]))
+    torch.testing.assert_close(step[0], _alone(model, long, follow)[1], **close)
+    torch.testing.assert_close(step[15], _alone(model, short, follow)[1], **close)
+
+
 def test_kernels_give_pytorchs_results_and_the_choice_is_measured_once():
     x, w = torch.randn(5, 48), torch.randn(40, 48)
     with torch.inference_mode():
