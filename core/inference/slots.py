@@ -173,6 +173,9 @@ class SlotCache:
         self.values = [torch.zeros(shape) for _ in model.layers]
         self.valid = torch.zeros(slots, columns, dtype=torch.bool)
         self.lengths = [0] * slots
+        # The last shared prefix computed, and its keys and values per layer (reused by later prompts).
+        self.prefix_tokens: list[int] = []
+        self._prefix_states: list[torch.Tensor] = []
 
     @property
     def columns(self) -> int:
@@ -315,27 +318,39 @@ class SlotCache:
         return pieces
 
     def prefill(self, slots: list[int], prompts: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Fills empty slots with prompts (their shared prefix computed once); returns (last logits, next
-        positions)."""
+        """Fills empty slots with prompts; returns (last logits, next positions). Their shared prefix is computed
+        once, and the first one computed is kept: prompts that join later starting with it (the system prompt,
+        say) copy its keys and values instead of computing them again."""
         for slot in slots:
             self.reset(slot)
-        shared = 0
+        index, first = torch.tensor(slots), slots[0]
+        known = self.prefix_tokens
+        if not (known and all(len(p) > len(known) and p[:len(known)] == known for p in prompts)):
+            known = []
+        shared = len(known)
         if len(prompts) > 1:
             from core.inference.batching import common_prefix_length
 
-            shared = min(common_prefix_length(prompts), min(len(p) for p in prompts) - 1)
-        if shared >= MIN_SHARED_PREFIX:
-            first = slots[0]
-            self.forward([first], torch.tensor([prompts[0][:shared]]), torch.arange(shared)[None],
-                         torch.ones(1, shared, dtype=torch.bool))
-            others = torch.tensor(slots[1:])
-            for t in (*self.keys, *self.values):
-                t[others, :, :shared] = t[first, :, :shared]
-            self.valid[others, :shared] = True
-            for slot in slots[1:]:
-                self.lengths[slot] = shared
-        else:
+            shared = max(shared, min(common_prefix_length(prompts), min(len(p) for p in prompts) - 1))
+        if shared < MIN_SHARED_PREFIX:
             shared = 0
+        else:
+            if known:
+                for t, kept in zip((*self.keys, *self.values), self._prefix_states):
+                    t[first, :, :len(known)] = kept
+                self.valid[first, :len(known)] = True
+                self.lengths[first] = len(known)
+            if shared > len(known):
+                self.forward([first], torch.tensor([prompts[0][len(known):shared]]),
+                             torch.arange(len(known), shared)[None], torch.ones(1, shared - len(known), dtype=torch.bool))
+            if not known:
+                self.prefix_tokens = prompts[0][:shared]
+                self._prefix_states = [t[first, :, :shared].clone() for t in (*self.keys, *self.values)]
+            for t in (*self.keys, *self.values):
+                t[index[1:], :, :shared] = t[first, :, :shared]
+        self.valid[index, :shared] = True
+        for slot in slots:
+            self.lengths[slot] = shared
         rests = [p[shared:] for p in prompts]
         width = max(len(r) for r in rests)
         tokens = torch.tensor([[pad_id] * (width - len(r)) + r for r in rests])

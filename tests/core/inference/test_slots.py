@@ -46,6 +46,9 @@ def test_rows_keep_their_own_logits_as_slots_are_shared_refilled_and_compacted(c
         step = cache.step(torch.tensor([follow[0][0], follow[1][0], pad]), torch.tensor([*positions.tolist(), 0]))
         torch.testing.assert_close(step[0], reference[0][1], **close)
         torch.testing.assert_close(step[1], reference[1][1], **close)
+        # The system prompt was computed once and is kept; the prompts that join later copy its keys and values.
+        assert len(cache.prefix_tokens) >= 8 and all(p[:len(cache.prefix_tokens)] == cache.prefix_tokens
+                                                     for p in prompts)
         # A longer prompt takes the idle slot; row 1 ends and its slot is refilled with its prompt from scratch.
         late, _ = cache.prefill([2], prompts[2:], pad)
         torch.testing.assert_close(late[0], reference[2][0], **close)
