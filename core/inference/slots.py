@@ -280,20 +280,19 @@ class SlotCache:
             keys, values = self.keys[n], self.values[n]
             keys[index[:, None], :, columns] = k
             values[index[:, None], :, columns] = v.view(rows, steps, m.kv_heads, m.head_dim)
-            if pieces:
-                pass  # each piece takes its own columns below
-            elif everyone:
-                keys, values = keys[:, :, :width], values[:, :, :width]
-            else:
-                keys, values = keys[index, :, :width], values[index, :, :width]
-            if pieces:
+            if pieces:  # each run of slots to its own width
                 attended = torch.cat([_decode_attention(q[a:b], keys[a:b, :, :w], values[a:b, :, :w],
                                                         hidden[a:b, :, :, :w], m.kv_heads) for a, b, w in pieces])
-            elif steps == 1:
-                attended = _decode_attention(q, keys, values, hidden, m.kv_heads)
             else:
-                attended = F.scaled_dot_product_attention(q.transpose(1, 2), keys, values, attn_mask=mask,
-                                                          enable_gqa=True).transpose(1, 2)
+                if everyone:
+                    keys, values = keys[:, :, :width], values[:, :, :width]
+                else:
+                    keys, values = keys[index, :, :width], values[index, :, :width]
+                if steps == 1:
+                    attended = _decode_attention(q, keys, values, hidden, m.kv_heads)
+                else:
+                    attended = F.scaled_dot_product_attention(q.transpose(1, 2), keys, values, attn_mask=mask,
+                                                              enable_gqa=True).transpose(1, 2)
             x = x + layer.o(attended.reshape(rows, steps, q_size))
             gate, up = layer.gate_up(layer.norm2(x)).chunk(2, dim=-1)
             x = x + layer.down(F.silu(gate) * up)
