@@ -334,19 +334,20 @@ class SlotCache:
         if shared < MIN_SHARED_PREFIX:
             shared = 0
         else:
-            if known:
+            start = len(known)
+            if known:  # into every joining slot at once
                 for t, kept in zip((*self.keys, *self.values), self._prefix_states):
-                    t[first, :, :len(known)] = kept
-                self.valid[first, :len(known)] = True
-                self.lengths[first] = len(known)
-            if shared > len(known):
-                self.forward([first], torch.tensor([prompts[0][len(known):shared]]),
-                             torch.arange(len(known), shared)[None], torch.ones(1, shared - len(known), dtype=torch.bool))
+                    t[index, :, :start] = kept
+                self.valid[first, :start] = True
+                self.lengths[first] = start
+            if shared > start:  # the rest of the shared part, computed in the first slot and copied to the others
+                self.forward([first], torch.tensor([prompts[0][start:shared]]), torch.arange(start, shared)[None],
+                             torch.ones(1, shared - start, dtype=torch.bool))
+                for t in (*self.keys, *self.values):
+                    t[index[1:], :, start:shared] = t[first, :, start:shared]
             if not known:
                 self.prefix_tokens = prompts[0][:shared]
                 self._prefix_states = [t[first, :, :shared].clone() for t in (*self.keys, *self.values)]
-            for t in (*self.keys, *self.values):
-                t[index[1:], :, :shared] = t[first, :, :shared]
         self.valid[index, :shared] = True
         for slot in slots:
             self.lengths[slot] = shared

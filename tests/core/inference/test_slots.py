@@ -93,7 +93,8 @@ def test_kernels_give_pytorchs_results_and_the_choice_is_measured_once():
         for kernel in kernels.available_kernels():
             torch.testing.assert_close(kernels.kernel_call(kernel, w, None, 5)(x), x @ w.T, atol=1e-4, rtol=1e-4)
         if "mkl_packed" in kernels.available_kernels():
-            # Packed for 8 rows: fewer rows run padded (at least half) or on the plain path, more on the plain path.
+            # Packed for 8 rows: fewer rows run padded (from a third of them up) or on the plain path, more rows
+            # on the plain path.
             packed = kernels.kernel_call("mkl_packed", w, None, 8)
             many = torch.randn(12, 48)
             for count in (3, 4, 5, 8, 12):
