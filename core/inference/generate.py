@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from core.errors import InvalidInput
+from core.inference.drafts import MAX_DRAFT_TOKENS
 
 Progress = Callable[[int, int], None]  # (prompts done, prompts in all)
 # Keys and values up to this size are reserved for the whole run at its start (the lean CPU path).
@@ -197,13 +198,16 @@ def _decode_running(model, prompts: list[list[int]], order: list[int], pad_id: i
 
 def _decode_slots(model, prompts: list[list[int]], order: list[int], pad_id: int, answers: _Answers,
                   settings: GenerationSettings, generator, started: Callable[[int], None],
-                  ended: Callable[[int], None], precision: str = "fp32") -> None:
+                  ended: Callable[[int], None], precision: str = "fp32", draft_tokens: int = 0) -> None:
     """Continuous batching on the lean CPU path (core/inference/slots.py): a finished row's slot is refilled by the
-    next prompts in `order`; when the queue is empty and half the slots idle, the cache is compacted."""
+    next prompts in `order`; when the queue is empty and half the slots idle, the cache is compacted. Greedy steps
+    carry up to `draft_tokens` prompt-lookup guesses per row where the policy measures that they pay
+    (core/inference/drafts.py)."""
     from collections import deque
 
     import torch
 
+    from core.inference.drafts import DraftPolicy, NgramLookup
     from core.inference.slots import SlotCache, prepared
 
     slots = min(settings.batch_size, len(prompts))
@@ -220,6 +224,8 @@ def _decode_slots(model, prompts: list[list[int]], order: list[int], pad_id: int
     tokens = torch.full((slots,), pad_id, dtype=torch.long)
     queue = deque(order)
     group = max(1, slots // 4)
+    policy = DraftPolicy(draft_tokens, cache.model.step_seconds) if settings.greedy and draft_tokens else None
+    lookups: list[NgramLookup | None] = [None] * slots
     while True:
         free = [s for s in range(cache.slots) if owners[s] is None]
         if queue and len(free) >= min(group, len(queue)):
@@ -232,28 +238,56 @@ def _decode_slots(model, prompts: list[list[int]], order: list[int], pad_id: int
                 logits[taken], positions[taken] = part_logits, part_positions
                 for slot, owner in zip(taken, part):
                     owners[slot] = owner
+                    if policy:
+                        lookups[slot] = NgramLookup(prompts[owner])
         active = [s for s in range(cache.slots) if owners[s] is not None]
         if not active:
             if queue:
                 continue
             return
         chosen = _next_tokens(logits if len(active) == cache.slots else logits[active], settings, generator)
+
+        def take(slot: int, token: int) -> bool:
+            if answers.take(owners[slot], token):
+                if policy:
+                    lookups[slot].extend([token])
+                return True
+            ended(owners[slot])
+            owners[slot] = None
+            cache.reset(slot)
+            return False
+
         for slot, token in zip(active, chosen.tolist()):
             tokens[slot] = token
-            if not answers.take(owners[slot], token):
-                ended(owners[slot])
-                owners[slot] = None
-                cache.reset(slot)
+            take(slot, token)
         active = [s for s in range(cache.slots) if owners[s] is not None]
         if not active:
             continue
         if not queue and len(active) <= cache.slots // 2:
             cache.keep(active, columns=cache.columns if reserved else None)
-            owners = [owners[s] for s in active]
+            owners, lookups = [owners[s] for s in active], [lookups[s] for s in active]
             index = torch.tensor(active)
             tokens, positions = tokens[index], positions[index]
-        logits = cache.step(tokens, positions)
-        positions = positions + 1
+            active = list(range(cache.slots))
+        width, guesses = 1, {}
+        if policy:
+            guesses = {s: lookups[s].propose(min(draft_tokens, settings.max_new_tokens - len(answers.tokens[owners[s]])))
+                       for s in active}
+            width = policy.width(cache.slots, [(len(g), n) for g, n in guesses.values()])
+        began = time.perf_counter()
+        if width == 1:
+            logits = cache.step(tokens, positions)
+            positions = positions + 1
+        else:
+            logits, positions, kept = cache.step_with_guesses(tokens, positions,
+                                                              {s: g for s, (g, _) in guesses.items()}, width, pad_id)
+            for slot, (guess, n) in guesses.items():
+                policy.checked(n, min(len(guess), width - 1), kept[slot])
+                for token in guess[:kept[slot]]:
+                    if not take(slot, token):
+                        break
+        if policy:
+            policy.timed(cache.slots * width, time.perf_counter() - began)
 
 
 def _decode_batches(model, prompts: list[list[int]], order: list[int], pad_id: int, answers: _Answers,
@@ -318,9 +352,12 @@ def rows_for(prompts: int, most: int) -> int:
 
 
 def generate_chats(model, tokenizer, conversations: list[list[dict]], settings: GenerationSettings = GenerationSettings(),
-                   progress: Progress | None = None, precision: str = "fp32") -> list[Generation]:
+                   progress: Progress | None = None, precision: str = "fp32",
+                   draft_tokens: int = MAX_DRAFT_TOKENS) -> list[Generation]:
     """One answer per conversation, in input order. `precision` is "fp32" (the default: greedy answers match
-    transformers' own), or, explicitly, "bf16" or "int8" (weight-only) on the lean CPU path for Llama-family models."""
+    transformers' own), or, explicitly, "bf16" or "int8" (weight-only) on the lean CPU path for Llama-family models.
+    On that path greedy steps carry up to `draft_tokens` prompt-lookup guesses per row where they pay (0: never); the
+    answers are the same either way (core/inference/drafts.py)."""
     import torch
 
     from core.inference.kernels import check_precision
@@ -367,7 +404,8 @@ def generate_chats(model, tokenizer, conversations: list[list[dict]], settings: 
 
     if lean:
         with torch.inference_mode():
-            _decode_slots(model, prompts, order, pad_id, answers, settings, generator, started, ended, precision)
+            _decode_slots(model, prompts, order, pad_id, answers, settings, generator, started, ended, precision,
+                          draft_tokens)
         return results
     decode = _decode_running if supports_running_batch(model) else _decode_batches
     with torch.inference_mode(), onednn_linears(model):

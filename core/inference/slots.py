@@ -111,6 +111,9 @@ class PreparedModel:
         head_precision = "bf16" if precision == "int8" and kernels.bf16_supported() else precision
         self.head = _Linear(model.lm_head.weight, head_precision, rows, total)
         self.vocab = self.head.out_features
+        # Decode step seconds by rows in the matrix multiplies, as measured by the runs on these weights (the guess
+        # policy of core/inference/drafts.py reads them).
+        self.step_seconds: dict[int, float] = {}
 
     def kernels_used(self) -> dict[str, str]:
         first = self.layers[0]
@@ -153,14 +156,18 @@ def _rotate_half(x: torch.Tensor) -> torch.Tensor:
 
 def _decode_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, hidden: torch.Tensor,
                       kv_heads: int) -> torch.Tensor:
-    """Attention of one new token per row: two batched matrix multiplies with the query heads that share a key head
-    side by side ([rows, kv heads, group, dim] against [rows, kv heads, columns, dim]); `hidden` marks the columns
-    a row does not see. For one query, PyTorch's CPU flash-attention kernel cost several times this."""
-    rows, _, heads, dim = q.shape
-    grouped = q.view(rows, kv_heads, heads // kv_heads, dim)
+    """Attention of a few new tokens per row (one, or one and its guesses): two batched matrix multiplies with the
+    query heads that share a key head side by side ([rows, kv heads, group x tokens, dim] against [rows, kv heads,
+    columns, dim]); `hidden` [rows, 1, tokens, columns] marks the columns a token does not see. For one query,
+    PyTorch's CPU flash-attention kernel cost several times this."""
+    rows, steps, heads, dim = q.shape
+    group = heads // kv_heads
+    grouped = q.transpose(1, 2).reshape(rows, kv_heads, group * steps, dim)
     scores = torch.matmul(grouped, keys.transpose(-1, -2)) * dim ** -0.5
-    scores = scores.masked_fill_(hidden, float("-inf")).softmax(dim=-1)
-    return torch.matmul(scores, values).view(rows, 1, heads, dim)
+    width = scores.shape[-1]
+    scores = scores.view(rows, kv_heads, group, steps, width).masked_fill_(hidden[:, :, None], float("-inf"))
+    scores = scores.view(rows, kv_heads, group * steps, width).softmax(dim=-1)
+    return torch.matmul(scores, values).view(rows, heads, steps, dim).transpose(1, 2)
 
 
 class SlotCache:
@@ -245,10 +252,11 @@ class SlotCache:
         self.lengths = [self.lengths[s] for s in slots]
         self.slots = len(slots)
 
-    def forward(self, slots: list[int], tokens: torch.Tensor, positions: torch.Tensor,
-                real: torch.Tensor) -> torch.Tensor:
+    def forward(self, slots: list[int], tokens: torch.Tensor, positions: torch.Tensor, real: torch.Tensor,
+                every_position: bool = False) -> torch.Tensor:
         """Runs tokens [rows, T] at positions [rows, T] through the model, appending them to the rows' slots
-        (`real` marks which are not padding); returns the logits of each row's last position [rows, vocab]."""
+        (`real` marks which are not padding); returns the logits of each row's last position [rows, vocab], or with
+        `every_position` (a decode step with guesses: T is small) of every position [rows, T, vocab]."""
         m = self.model
         rows, steps = tokens.shape
         everyone = rows == self.slots and slots == list(range(self.slots))
@@ -259,14 +267,16 @@ class SlotCache:
         index = torch.tensor(slots)
         self.valid[index[:, None], columns] = real
         visible = self.valid[:, :width] if everyone else self.valid[index, :width]
-        pieces = None
+        # Masks are made once per step, not per layer.
         if steps == 1:
-            hidden = ~visible[:, None, None, :]  # once per step, not per layer
-            pieces = self._attention_pieces() if everyone else None
-        else:
-            keys_at = torch.arange(width)[None, None, :]
+            mask = visible[:, None, None, :]
+        else:  # each token sees its row's columns up to its own (and itself, should it be padding)
+            keys_at = torch.arange(width)
             own = columns[:, :, None]
             mask = ((visible[:, None, :] & (keys_at <= own)) | (keys_at == own))[:, None]
+        decoding = steps == 1 or every_position
+        pieces = self._attention_pieces(steps) if decoding and everyone else None
+        hidden = ~mask if decoding else None
         x = m.embed(tokens)
         cos, sin = m.rotary(x, positions)
         cos, sin = cos[:, :, None, :], sin[:, :, None, :]
@@ -288,7 +298,7 @@ class SlotCache:
                     keys, values = keys[:, :, :width], values[:, :, :width]
                 else:
                     keys, values = keys[index, :, :width], values[index, :, :width]
-                if steps == 1:
+                if decoding:
                     attended = _decode_attention(q, keys, values, hidden, m.kv_heads)
                 else:
                     attended = F.scaled_dot_product_attention(q.transpose(1, 2), keys, values, attn_mask=mask,
@@ -298,21 +308,28 @@ class SlotCache:
             x = x + layer.down(F.silu(gate) * up)
         for s in slots:
             self.lengths[s] += steps
-        return m.head(m.norm(x[:, -1]))
+        return m.head(m.norm(x if every_position else x[:, -1]))
 
-    def _attention_pieces(self) -> list[tuple[int, int, int]] | None:
-        """(first slot, end, columns) of each run of slots attending to its own longest row for the next token, or
-        None where one run over all slots reads at most a tenth more."""
+    def rewind(self, lengths: list[int]) -> None:
+        """Cuts every slot back to `lengths` tokens (the guesses a step did not keep are forgotten)."""
+        for slot, length in enumerate(lengths):
+            if length < self.lengths[slot]:
+                self.valid[slot, length:self.lengths[slot]] = False
+                self.lengths[slot] = length
+
+    def _attention_pieces(self, steps: int = 1) -> list[tuple[int, int, int]] | None:
+        """(first slot, end, columns) of each run of slots attending to its own longest row for the next `steps`
+        tokens, or None where one run over all slots reads at most a tenth more."""
         pieces: list[tuple[int, int, int]] = []
         for first in range(0, self.slots, ATTENTION_CHUNK):
             end = min(first + ATTENTION_CHUNK, self.slots)
-            width = max(self.lengths[first:end]) + 1
+            width = max(self.lengths[first:end]) + steps
             if pieces and pieces[-1][2] == width:
                 pieces[-1] = (pieces[-1][0], end, width)
             else:
                 pieces.append((first, end, width))
         read = sum((end - first) * width for first, end, width in pieces)
-        if len(pieces) < 2 or read > 0.9 * self.slots * (max(self.lengths) + 1):
+        if len(pieces) < 2 or read > 0.9 * self.slots * (max(self.lengths) + steps):
             return None
         return pieces
 
@@ -363,3 +380,29 @@ class SlotCache:
         """One decode step for every slot (an idle slot decodes a pad token no one reads)."""
         return self.forward(list(range(self.slots)), tokens[:, None], positions[:, None],
                             torch.ones(self.slots, 1, dtype=torch.bool))
+
+    def step_with_guesses(self, tokens: torch.Tensor, positions: torch.Tensor, guesses: dict[int, list[int]],
+                          width: int, pad_id: int) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+        """One greedy decode step in which each slot's token is followed by up to width - 1 of its guesses
+        (core/inference/drafts.py): returns the logits after each slot's last kept guess [slots, vocab], the slots'
+        next positions and how many guesses each kept; the others are rewound out of the cache. A slot without
+        guesses gets the logits a plain step gives it (a sampled row's, say)."""
+        from core.inference.drafts import kept_guesses
+
+        rows = self.slots
+        block = torch.full((rows, width), pad_id, dtype=torch.long)
+        block[:, 0] = tokens
+        real = torch.zeros(rows, width, dtype=torch.bool)
+        real[:, 0] = True
+        carried = {slot: guess[:width - 1] for slot, guess in guesses.items() if guess}
+        for slot, guess in carried.items():
+            block[slot, 1:1 + len(guess)] = torch.tensor(guess)
+            real[slot, 1:1 + len(guess)] = True
+        starts = list(self.lengths)
+        every = self.forward(list(range(rows)), block, positions[:, None] + torch.arange(width), real,
+                             every_position=True)
+        predicted = every.max(dim=-1).indices.tolist()  # greedy: the choice _next_tokens makes
+        kept = [kept_guesses(carried.get(slot, []), predicted[slot]) for slot in range(rows)]
+        self.rewind([start + 1 + k for start, k in zip(starts, kept)])
+        index = torch.tensor(kept)
+        return every[torch.arange(rows), index], positions + 1 + index, kept

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from core.errors import Unavailable
+from core.inference.drafts import MAX_DRAFT_TOKENS
 from core.inference.generate import GenerationSettings
 
 log = logging.getLogger("workbench.serve")
@@ -52,6 +53,7 @@ class Request:
     cancelled: bool = False
     _sent: str = ""
     _generator: object = None
+    _lookup: object = None  # a greedy row's prompt-lookup index (core/inference/drafts.py), on the lean path
     done: threading.Event = field(default_factory=threading.Event)
 
     def cancel(self) -> None:
@@ -68,13 +70,14 @@ class Scheduler:
     """One decode loop (a thread) per loaded model; `submit` from any thread."""
 
     def __init__(self, model, tokenizer, *, name: str, batch_size: int = 32, max_waiting: int = 64,
-                 precision: str = "fp32"):
+                 precision: str = "fp32", draft_tokens: int = MAX_DRAFT_TOKENS):
         from core.inference.batching import supports_running_batch
         from core.inference.generate import _device_of, _eos_ids, _forward_for
         from core.inference.slots import prepared, supports_slots
 
         self.model, self.tokenizer, self.name, self.precision = model, tokenizer, name, precision
         self.batch_size, self.max_waiting = batch_size, max_waiting
+        self.draft_tokens = draft_tokens  # greedy rows' prompt-lookup guesses per step, on the lean path
         self.forward = _forward_for(model)
         self.device = _device_of(model)
         self.eos = _eos_ids(model, tokenizer)
@@ -96,6 +99,8 @@ class Scheduler:
         # What ran: decode steps by batch size, and counts the tests and the benchmark read.
         self.batch_sizes: Counter[int] = Counter()
         self.admitted = self.completed = self.cancelled = 0
+        self.guesses_kept = 0  # tokens that came from kept prompt-lookup guesses
+        self._policy = None
         self._thread = threading.Thread(target=self._run, name=f"decode-{name}", daemon=True)
         self._thread.start()
 
@@ -121,7 +126,7 @@ class Scheduler:
         sizes = dict(sorted(self.batch_sizes.items()))
         return {"model": self.name, "precision": self.precision, "path": "lean" if self.lean else "transformers",
                 "waiting": waiting, "admitted": self.admitted, "completed": self.completed,
-                "cancelled": self.cancelled, "steps": sum(sizes.values()),
+                "cancelled": self.cancelled, "steps": sum(sizes.values()), "guessed_tokens": self.guesses_kept,
                 "max_batch": max(sizes, default=0), "batch_sizes": {str(k): v for k, v in sizes.items()}}
 
     def close(self) -> None:
@@ -197,10 +202,12 @@ class Scheduler:
         """The decode loop on the lean path: each request owns a slot of one SlotCache while it decodes."""
         import torch
 
+        from core.inference.drafts import DraftPolicy, NgramLookup
         from core.inference.generate import _similar_lengths
         from core.inference.slots import SlotCache, prepared
 
         model = prepared(self.model, self.precision, self.batch_size)
+        self._policy = DraftPolicy(self.draft_tokens, model.step_seconds) if self.draft_tokens else None
         cache: SlotCache | None = None
         owners: list[Request | None] = []
         logits = positions = tokens = None
@@ -242,6 +249,8 @@ class Scheduler:
                                                                             self.pad_id)
                             for slot, i in zip(slots, part):
                                 owners[slot] = taken[i]
+                                if self._policy and taken[i].settings.greedy:
+                                    taken[i]._lookup = NgramLookup(taken[i].prompt)
                     while cache is not None:
                         cache, owners, logits, positions, tokens = self._step_slots(cache, owners, logits, positions,
                                                                                     tokens)
@@ -261,16 +270,24 @@ class Scheduler:
         import torch
 
         active = [s for s, o in enumerate(owners) if o is not None]
+        if not active:  # the last rows ended on kept guesses
+            return None, [], None, None, None
         self.batch_sizes[len(active)] += 1
         chosen = self._next_tokens_of(logits[active], [owners[s] for s in active])
-        for slot, token in zip(active, chosen.tolist()):
+
+        def take(slot: int, token: int) -> bool:
             request = owners[slot]
-            tokens[slot] = token
             reason = "cancelled" if request.cancelled else self._take(request, token)
-            if reason is not None:
-                self._finish(request, reason)
-                owners[slot] = None
-                cache.reset(slot)
+            if reason is None:
+                return True
+            self._finish(request, reason)
+            owners[slot] = None
+            cache.reset(slot)
+            return False
+
+        for slot, token in zip(active, chosen.tolist()):
+            tokens[slot] = token
+            take(slot, token)
         active = [s for s, o in enumerate(owners) if o is not None]
         if not active:
             return None, [], None, None, None
@@ -278,8 +295,29 @@ class Scheduler:
             cache.keep(active)
             index = torch.tensor(active)
             owners, logits, positions, tokens = [owners[s] for s in active], logits[index], positions[index], tokens[index]
-        logits = cache.step(tokens, positions)
-        return cache, owners, logits, positions + 1, tokens
+            active = list(range(cache.slots))
+        policy, width, guesses = self._policy, 1, {}
+        if policy:
+            guesses = {s: owners[s]._lookup.propose(min(policy.max_tokens,
+                                                        owners[s].settings.max_new_tokens - len(owners[s].tokens)))
+                       for s in active if owners[s]._lookup is not None}
+            width = policy.width(cache.slots, [(len(g), n) for g, n in guesses.values()])
+        began = time.perf_counter()
+        if width == 1:
+            logits, positions = cache.step(tokens, positions), positions + 1
+        else:
+            logits, positions, kept = cache.step_with_guesses(tokens, positions,
+                                                              {s: g for s, (g, _) in guesses.items()}, width,
+                                                              self.pad_id)
+            for slot, (guess, n) in guesses.items():
+                policy.checked(n, min(len(guess), width - 1), kept[slot])
+                for token in guess[:kept[slot]]:
+                    self.guesses_kept += 1
+                    if not take(slot, token):
+                        break
+        if policy:
+            policy.timed(cache.slots * width, time.perf_counter() - began)
+        return cache, owners, logits, positions, tokens
 
     def _next_tokens_of(self, logits, requests: list[Request]):
         from core.inference.generate import _next_tokens
@@ -344,6 +382,8 @@ class Scheduler:
         if token in self.eos:
             return "stop"
         request.tokens.append(token)
+        if request._lookup is not None:
+            request._lookup.extend([token])
         if settings.stop:
             longest = max(len(s) for s in settings.stop)
             tail = self.tokenizer.decode(request.tokens[-(longest + 8):], skip_special_tokens=True)

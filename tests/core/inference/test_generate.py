@@ -68,3 +68,33 @@ def test_rows_decoding_together_leave_as_many_prompts_waiting_so_the_batch_stays
 
     assert [rows_for(n, 64) for n in (1, 16, 40, 64, 100, 127, 128, 1000)] == [1, 16, 32, 32, 32, 32, 64, 64]
     assert rows_for(1000, 512) == 256 and rows_for(6, 3) == 3  # the cap the user set always holds
+
+
+@pytest.mark.slow
+def test_prompt_lookup_guesses_save_forward_passes_and_leave_greedy_answers_unchanged(chat_model, monkeypatch):
+    import torch
+
+    from core.inference.slots import SlotCache, prepared
+
+    model, tokenizer = chat_model
+    questions = ["Repeat this sentence twice: the red fox jumps over the lazy brown dog near the river.",
+                 "What is the capital of France?"]
+    conversations = [[{"role": "user", "content": q}] for q in questions]
+    settings = GenerationSettings(max_new_tokens=40)
+    plain = generate_chats(model, tokenizer, conversations, settings, draft_tokens=0)
+    # Steps of 2 to 8 rows timed alike (as on a CPU, where a step reads every weight once however many rows it
+    # carries): guesses pay wherever one in four is kept. The choice itself is tested in test_drafts.py.
+    with torch.inference_mode():
+        weights = prepared(model, "fp32", 2)
+    weights.step_seconds.update({rows: 0.03 for rows in (2, 4, 6, 8)})
+    passes = []
+    forward = SlotCache.forward
+    monkeypatch.setattr(SlotCache, "forward", lambda self, *a, **k: passes.append(a[1].shape) or forward(self, *a, **k))
+    guessed = generate_chats(model, tokenizer, conversations, settings, draft_tokens=3)
+    assert [g.output for g in guessed] == [g.output for g in plain]
+    assert guessed[0].output == _single(model, tokenizer, questions[0], 40)
+    decode_passes = [shape for shape in passes if shape[1] <= 4]  # not the prefill's
+    assert any(shape[1] > 1 for shape in decode_passes)
+    # Every answer token took a pass of its own without guesses; the repeated sentence needed far fewer.
+    assert len(decode_passes) < 0.75 * max(g.tokens_out for g in guessed)
+    assert [(g.tokens_out, g.finish_reason) for g in guessed] == [(g.tokens_out, g.finish_reason) for g in plain]

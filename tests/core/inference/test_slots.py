@@ -135,3 +135,34 @@ def test_lower_precision_is_explicit_and_refused_where_it_cannot_run(chat_model)
                                                 sliding_window=16)).eval()
     with pytest.raises(InvalidInput, match="runs only on the CPU for plain Llama-family models"):
         generate_chats(windowed, tokenizer, chats, settings, precision="int8")
+
+
+@pytest.mark.slow
+def test_a_step_with_guesses_keeps_the_right_ones_and_forgets_the_rest(chat_model):
+    model, tokenizer = chat_model
+    pad = tokenizer.pad_token_id
+    a = chat_prompt_ids(tokenizer, [{"role": "user", "content": "Name three primary colours."}])
+    b = chat_prompt_ids(tokenizer, [{"role": "user", "content": "What is 12 times 12?"}])
+    with torch.inference_mode():
+        greedy = model.generate(input_ids=torch.tensor([a]), max_new_tokens=3, do_sample=False,
+                                pad_token_id=pad)[0, len(a):].tolist()
+    first, second, third = greedy
+    wrong = [t for t in (11, 12, 13) if t != third][:2]
+    follow = tokenizer.encode(" Sure")[:1]
+    close = dict(atol=2e-3, rtol=1e-3)
+    with torch.inference_mode():
+        cache = SlotCache(prepared(model, "fp32", 2), 2, columns=len(a) + 8)
+        _, at_a = cache.prefill([0], [a], pad)
+        _, at_b = cache.prefill([1], [b], pad)
+        # Row 0 feeds its greedy token and guesses right once, then wrong twice; row 1 has no guesses.
+        logits, positions, kept = cache.step_with_guesses(torch.tensor([first, follow[0]]), torch.cat([at_a, at_b]),
+                                                          {0: [second, *wrong]}, 4, pad)
+        assert kept == [1, 0]
+        assert positions.tolist() == [len(a) + 2, len(b) + 1] and cache.lengths == [len(a) + 2, len(b) + 1]
+        torch.testing.assert_close(logits[0], _alone(model, a, [first, second])[2], **close)
+        torch.testing.assert_close(logits[1], _alone(model, b, follow)[1], **close)
+        assert int(logits[0].argmax()) == third
+        # The wrong guesses are forgotten: the next plain step sees the prompt and the kept tokens only.
+        step = cache.step(torch.tensor([third, follow[0]]), positions)
+    torch.testing.assert_close(step[0], _alone(model, a, [first, second, third])[3], **close)
+    torch.testing.assert_close(step[1], _alone(model, b, follow * 2)[2], **close)

@@ -69,6 +69,35 @@ def test_on_the_lean_path_late_requests_grow_the_slots_and_answers_stay_those_of
         scheduler.close()
 
 
+def test_greedy_requests_keep_prompt_lookup_guesses_and_sampled_neighbours_stay_their_own(loaded):
+    import torch
+
+    from core.inference.slots import prepared
+
+    store, model, tokenizer = loaded
+    echo = [{"role": "user", "content": "Repeat this sentence twice: the red fox jumps over the lazy brown dog."}]
+    greedy, sampled = GenerationSettings(max_new_tokens=40), GenerationSettings(max_new_tokens=12, temperature=0.9,
+                                                                                seed=3)
+    expected = engines.complete_chats(store, actor=SYSTEM, model=CHAT, conversations=[echo], settings=greedy)[0].output
+    scheduler = Scheduler(model, tokenizer, name=CHAT, batch_size=2)
+    try:
+        prompt = chat_prompt_ids(tokenizer, echo)
+        alone = scheduler.submit(Request(prompt=prompt, settings=sampled))
+        assert alone.done.wait(300)
+        # Steps of 2 to 8 rows timed alike, as a CPU step reading every weight once is: guesses pay (the choice
+        # itself is tested in tests/core/inference/test_drafts.py).
+        with torch.inference_mode():
+            prepared(model, "fp32", 2).step_seconds.update({rows: 0.03 for rows in (2, 4, 6, 8)})
+        with scheduler.model_lock:  # admitted together
+            rows = [scheduler.submit(Request(prompt=prompt, settings=s)) for s in (greedy, sampled)]
+        for request in rows:
+            assert request.done.wait(300)
+        assert rows[0].output == expected and scheduler.stats()["guessed_tokens"] > 0
+        assert rows[1].output == alone.output  # a sampled row carries no guesses and keeps its seeded answer
+    finally:
+        scheduler.close()
+
+
 def test_a_full_queue_refuses_and_a_cancelled_request_leaves(loaded):
     _, model, tokenizer = loaded
     scheduler = Scheduler(model, tokenizer, name=CHAT, batch_size=1, max_waiting=2)
