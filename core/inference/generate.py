@@ -200,13 +200,14 @@ def _decode_slots(model, prompts: list[list[int]], order: list[int], pad_id: int
                   settings: GenerationSettings, generator, started: Callable[[int], None],
                   ended: Callable[[int], None], precision: str = "fp32", draft_tokens: int = 0) -> None:
     """Continuous batching on the lean CPU path (core/inference/slots.py): a finished row's slot is refilled by the
-    next prompts in `order`; when the queue is empty and half the slots idle, the cache is compacted. Greedy steps
+    next prompts in `order`; when the queue is empty and half the slots idle, the cache is compacted. Greedy fp32 steps
     carry up to `draft_tokens` prompt-lookup guesses per row where the policy measures that they pay
     (core/inference/drafts.py)."""
     from collections import deque
 
     import torch
 
+    from core.inference.drafts import PRECISIONS as GUESS_PRECISIONS
     from core.inference.drafts import DraftPolicy, NgramLookup
     from core.inference.slots import SlotCache, prepared
 
@@ -224,7 +225,8 @@ def _decode_slots(model, prompts: list[list[int]], order: list[int], pad_id: int
     tokens = torch.full((slots,), pad_id, dtype=torch.long)
     queue = deque(order)
     group = max(1, slots // 4)
-    policy = DraftPolicy(draft_tokens, cache.model.step_seconds) if settings.greedy and draft_tokens else None
+    guessing = settings.greedy and draft_tokens and precision in GUESS_PRECISIONS
+    policy = DraftPolicy(draft_tokens, cache.model.step_seconds) if guessing else None
     lookups: list[NgramLookup | None] = [None] * slots
     while True:
         free = [s for s in range(cache.slots) if owners[s] is None]
@@ -356,8 +358,8 @@ def generate_chats(model, tokenizer, conversations: list[list[dict]], settings: 
                    draft_tokens: int = MAX_DRAFT_TOKENS) -> list[Generation]:
     """One answer per conversation, in input order. `precision` is "fp32" (the default: greedy answers match
     transformers' own), or, explicitly, "bf16" or "int8" (weight-only) on the lean CPU path for Llama-family models.
-    On that path greedy steps carry up to `draft_tokens` prompt-lookup guesses per row where they pay (0: never); the
-    answers are the same either way (core/inference/drafts.py)."""
+    On that path greedy fp32 steps carry up to `draft_tokens` prompt-lookup guesses per row where they pay (0: never);
+    the answers are the same either way (core/inference/drafts.py)."""
     import torch
 
     from core.inference.kernels import check_precision

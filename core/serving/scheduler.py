@@ -77,7 +77,7 @@ class Scheduler:
 
         self.model, self.tokenizer, self.name, self.precision = model, tokenizer, name, precision
         self.batch_size, self.max_waiting = batch_size, max_waiting
-        self.draft_tokens = draft_tokens  # greedy rows' prompt-lookup guesses per step, on the lean path
+        self.draft_tokens = draft_tokens  # greedy rows' prompt-lookup guesses per step (lean path, fp32)
         self.forward = _forward_for(model)
         self.device = _device_of(model)
         self.eos = _eos_ids(model, tokenizer)
@@ -202,12 +202,14 @@ class Scheduler:
         """The decode loop on the lean path: each request owns a slot of one SlotCache while it decodes."""
         import torch
 
+        from core.inference.drafts import PRECISIONS as GUESS_PRECISIONS
         from core.inference.drafts import DraftPolicy, NgramLookup
         from core.inference.generate import _similar_lengths
         from core.inference.slots import SlotCache, prepared
 
         model = prepared(self.model, self.precision, self.batch_size)
-        self._policy = DraftPolicy(self.draft_tokens, model.step_seconds) if self.draft_tokens else None
+        guessing = self.draft_tokens and self.precision in GUESS_PRECISIONS
+        self._policy = DraftPolicy(self.draft_tokens, model.step_seconds) if guessing else None
         cache: SlotCache | None = None
         owners: list[Request | None] = []
         logits = positions = tokens = None

@@ -98,3 +98,9 @@ def test_prompt_lookup_guesses_save_forward_passes_and_leave_greedy_answers_unch
     # Every answer token took a pass of its own without guesses; the repeated sentence needed far fewer.
     assert len(decode_passes) < 0.75 * max(g.tokens_out for g in guessed)
     assert [(g.tokens_out, g.finish_reason) for g in guessed] == [(g.tokens_out, g.finish_reason) for g in plain]
+    # Lower precision decodes one token a step, guesses or not: its answers must not depend on timed step widths.
+    with torch.inference_mode():
+        prepared(model, "int8", 2).step_seconds.update({rows: 0.03 for rows in (2, 4, 6, 8)})
+    passes.clear()
+    generate_chats(model, tokenizer, conversations, settings, precision="int8", draft_tokens=3)
+    assert passes and all(shape[1] == 1 for shape in passes if shape[1] <= 4)
