@@ -236,7 +236,8 @@ def _decode_slots(model, prompts: list[list[int]], order: list[int], pad_id: int
                 started(owner)
             for part in _similar_lengths(joining, prompts):
                 taken = [free.pop(0) for _ in part]
-                part_logits, part_positions = cache.prefill(taken, [prompts[i] for i in part], pad_id)
+                part_logits, part_positions = cache.prefill(taken, [prompts[i] for i in part], pad_id,
+                                                            argmax_only=settings.greedy)
                 logits[taken], positions[taken] = part_logits, part_positions
                 for slot, owner in zip(taken, part):
                     owners[slot] = owner
@@ -278,11 +279,12 @@ def _decode_slots(model, prompts: list[list[int]], order: list[int], pad_id: int
             width = policy.width(cache.slots, [(len(g), n) for g, n in guesses.values()])
         began = time.perf_counter()
         if width == 1:
-            logits = cache.step(tokens, positions)
+            logits = cache.step(tokens, positions, argmax_only=settings.greedy)
             positions = positions + 1
         else:
             logits, positions, kept = cache.step_with_guesses(tokens, positions,
-                                                              {s: g for s, (g, _) in guesses.items()}, width, pad_id)
+                                                              {s: g for s, (g, _) in guesses.items()}, width, pad_id,
+                                                              argmax_only=True)
             for slot, (guess, n) in guesses.items():
                 policy.checked(n, min(len(guess), width - 1), kept[slot])
                 for token in guess[:kept[slot]]:

@@ -247,8 +247,9 @@ class Scheduler:
                         prompts = {i: r.prompt for i, r in enumerate(taken)}
                         for part in _similar_lengths(sorted(prompts, key=lambda i: len(prompts[i])), prompts):
                             slots = [free.pop(0) for _ in part]
+                            greedy = all(taken[i].settings.greedy for i in part)
                             logits[slots], positions[slots] = cache.prefill(slots, [prompts[i] for i in part],
-                                                                            self.pad_id)
+                                                                            self.pad_id, argmax_only=greedy)
                             for slot, i in zip(slots, part):
                                 owners[slot] = taken[i]
                                 if self._policy and taken[i].settings.greedy:
@@ -304,13 +305,15 @@ class Scheduler:
                                                         owners[s].settings.max_new_tokens - len(owners[s].tokens)))
                        for s in active if owners[s]._lookup is not None}
             width = policy.width(cache.slots, [(len(g), n) for g, n in guesses.values()])
+        # Only the argmax is needed where every running row decodes greedily (see core/inference/slots.py).
+        greedy = all(owners[s].settings.greedy for s in active)
         began = time.perf_counter()
         if width == 1:
-            logits, positions = cache.step(tokens, positions), positions + 1
+            logits, positions = cache.step(tokens, positions, argmax_only=greedy), positions + 1
         else:
             logits, positions, kept = cache.step_with_guesses(tokens, positions,
                                                               {s: g for s, (g, _) in guesses.items()}, width,
-                                                              self.pad_id)
+                                                              self.pad_id, argmax_only=greedy)
             for slot, (guess, n) in guesses.items():
                 policy.checked(n, min(len(guess), width - 1), kept[slot])
                 for token in guess[:kept[slot]]:

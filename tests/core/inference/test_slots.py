@@ -166,3 +166,33 @@ def test_a_step_with_guesses_keeps_the_right_ones_and_forgets_the_rest(chat_mode
         step = cache.step(torch.tensor([third, follow[0]]), positions)
     torch.testing.assert_close(step[0], _alone(model, a, [first, second, third])[3], **close)
     torch.testing.assert_close(step[1], _alone(model, b, follow * 2)[2], **close)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not kernels.bf16_supported(), reason="the bf16 screen runs only where the CPU has bf16 kernels")
+def test_the_greedy_vocabulary_projection_returns_the_fp32_argmax_even_for_near_ties(chat_model):
+    from core.inference.slots import _ArgmaxHead
+
+    model, tokenizer = chat_model
+    prompts = ["What is the capital of Japan?", "Write a haiku about autumn leaves.", "Order 48213 is stuck. " * 6]
+    with torch.inference_mode():
+        hidden = torch.cat([model.model(input_ids=torch.tensor([chat_prompt_ids(
+            tokenizer, [{"role": "user", "content": p}])])).last_hidden_state[0] for p in prompts])
+        weight = model.lm_head.weight.detach()
+        assert hidden.shape[0] > 60
+        exact = hidden @ weight.T
+        assert torch.equal(_ArgmaxHead(weight)(hidden).argmax(dim=-1), exact.argmax(dim=-1))
+        # Two tokens 1e-4 apart, far below what bf16 resolves, their weights also differing across x (which leaves
+        # their fp32 logits alone but not their bf16 rounding): the screen keeps both and fp32 decides.
+        x = hidden[-1]
+        first, second = exact[-1].topk(2).indices.tolist()
+        generator = torch.Generator().manual_seed(0)
+        for trial in range(16):
+            gap = 1e-4 if trial % 2 else -1e-4
+            across = torch.randn(x.shape, generator=generator)
+            across -= across.dot(x) / x.dot(x) * x
+            tied = weight.clone()
+            tied[second] = tied[first] + gap * x / x.dot(x) + 0.05 * across / across.norm()
+            winner = second if gap > 0 else first
+            assert int((tied @ x).argmax()) == winner
+            assert int(_ArgmaxHead(tied)(x[None]).argmax()) == winner
