@@ -181,7 +181,11 @@ def test_the_greedy_vocabulary_projection_returns_the_fp32_argmax_even_for_near_
         weight = model.lm_head.weight.detach()
         assert hidden.shape[0] > 60
         exact = hidden @ weight.T
-        assert torch.equal(_ArgmaxHead(weight)(hidden).argmax(dim=-1), exact.argmax(dim=-1))
+        head = _ArgmaxHead(weight)
+        assert torch.equal(head(hidden).argmax(dim=-1), exact.argmax(dim=-1))
+        # The bound the screen rests on holds for every token of every row.
+        low = torch.nn.functional.linear(hidden.to(torch.bfloat16), head.low).float()
+        assert ((low - exact).abs() <= head.coefficient * hidden.norm(dim=1, keepdim=True) * head.norms).all()
         # Two tokens 1e-4 apart, far below what bf16 resolves, their weights also differing across x (which leaves
         # their fp32 logits alone but not their bf16 rounding): the screen keeps both and fp32 decides.
         x = hidden[-1]
