@@ -8,7 +8,9 @@ concatenated or re-indexed when a row leaves, three projections where one would 
   compacted, so the tail does not pay for empty rows); the buffer grows by doubling when a row needs more columns;
 - q, k, v are one matrix multiply, gate and up one more; the weights are prepared once per model and precision;
 - each fp32 linear runs on the kernel measured fastest for its shape on this machine (core/inference/kernels.py);
-- precision is explicit: "fp32" (default, greedy answers match transformers'), "bf16" or "int8" (weight-only).
+- precision is explicit: "fp32" (default, greedy answers match transformers'), "bf16" or "int8" (weight-only);
+- a greedy step may check prompt-lookup guesses after each row's token (step_with_guesses, core/inference/drafts.py),
+  and takes its argmax through a bf16 screen whose few candidates are computed in fp32 (_ArgmaxHead: the same argmax).
 Positions are per row (rotary embeddings from the model's own module), so where a row sits in the buffer does not
 change its answer. Norms, softmax and the residual stream stay in fp32 in every precision.
 """
