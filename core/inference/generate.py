@@ -272,26 +272,14 @@ def _decode_slots(model, prompts: list[list[int]], order: list[int], pad_id: int
             index = torch.tensor(active)
             tokens, positions = tokens[index], positions[index]
             active = list(range(cache.slots))
-        width, guesses = 1, {}
-        if policy:
-            guesses = {s: lookups[s].propose(min(draft_tokens, settings.max_new_tokens - len(answers.tokens[owners[s]])))
-                       for s in active}
-            width = policy.width(cache.slots, [(len(g), n) for g, n in guesses.values()])
-        began = time.perf_counter()
-        if width == 1:
-            logits = cache.step(tokens, positions, argmax_only=settings.greedy)
-            positions = positions + 1
-        else:
-            logits, positions, kept = cache.step_with_guesses(tokens, positions,
-                                                              {s: g for s, (g, _) in guesses.items()}, width, pad_id,
-                                                              argmax_only=True)
-            for slot, (guess, n) in guesses.items():
-                policy.checked(n, min(len(guess), width - 1), kept[slot])
-                for token in guess[:kept[slot]]:
-                    if not take(slot, token):
-                        break
-        if policy:
-            policy.timed(cache.slots * width, time.perf_counter() - began)
+        guesses = {s: lookups[s].propose(min(draft_tokens, settings.max_new_tokens - len(answers.tokens[owners[s]])))
+                   for s in active} if policy else {}
+        logits, positions, kept = cache.step_guessing(tokens, positions, guesses, policy, pad_id,
+                                                      argmax_only=settings.greedy)
+        for slot, run in kept.items():
+            for token in run:
+                if not take(slot, token):
+                    break
 
 
 def _decode_batches(model, prompts: list[list[int]], order: list[int], pad_id: int, answers: _Answers,

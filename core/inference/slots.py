@@ -17,6 +17,7 @@ change its answer. Norms, softmax and the residual stream stay in fp32 in every 
 from __future__ import annotations
 
 import threading
+import time
 
 import torch
 import torch.nn.functional as F
@@ -417,6 +418,29 @@ class SlotCache:
         """One decode step for every slot (an idle slot decodes a pad token no one reads)."""
         return self.forward(list(range(self.slots)), tokens[:, None], positions[:, None],
                             torch.ones(self.slots, 1, dtype=torch.bool), argmax_only=argmax_only)
+
+    def step_guessing(self, tokens: torch.Tensor, positions: torch.Tensor,
+                      guesses: dict[int, tuple[list[int], int]], policy, pad_id: int,
+                      argmax_only: bool = False) -> tuple[torch.Tensor, torch.Tensor, dict[int, list[int]]]:
+        """A decode step carrying as many of the slots' guesses (slot -> (tokens, n of the match they came from)) as
+        `policy` (core/inference/drafts.py; None: no guesses) finds worth it; records the step's time and the kept
+        guesses in it. Returns the logits [slots, vocab], the next positions and the kept guesses by slot."""
+        width = policy.width(self.slots, [(len(g), n) for g, n in guesses.values()]) if policy else 1
+        began = time.perf_counter()
+        kept: dict[int, list[int]] = {}
+        if width == 1:
+            logits, positions = self.step(tokens, positions, argmax_only=argmax_only), positions + 1
+        else:
+            logits, positions, counts = self.step_with_guesses(tokens, positions,
+                                                               {s: g for s, (g, _) in guesses.items()}, width, pad_id,
+                                                               argmax_only=argmax_only)
+            for slot, (guess, n) in guesses.items():
+                policy.checked(n, min(len(guess), width - 1), counts[slot])
+                if counts[slot]:
+                    kept[slot] = guess[:counts[slot]]
+        if policy:
+            policy.timed(self.slots * width, time.perf_counter() - began)
+        return logits, positions, kept
 
     def step_with_guesses(self, tokens: torch.Tensor, positions: torch.Tensor, guesses: dict[int, list[int]],
                           width: int, pad_id: int,

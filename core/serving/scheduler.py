@@ -299,29 +299,19 @@ class Scheduler:
             index = torch.tensor(active)
             owners, logits, positions, tokens = [owners[s] for s in active], logits[index], positions[index], tokens[index]
             active = list(range(cache.slots))
-        policy, width, guesses = self._policy, 1, {}
-        if policy:
-            guesses = {s: owners[s]._lookup.propose(min(policy.max_tokens,
-                                                        owners[s].settings.max_new_tokens - len(owners[s].tokens)))
-                       for s in active if owners[s]._lookup is not None}
-            width = policy.width(cache.slots, [(len(g), n) for g, n in guesses.values()])
+        policy = self._policy
+        guesses = {s: owners[s]._lookup.propose(min(policy.max_tokens,
+                                                    owners[s].settings.max_new_tokens - len(owners[s].tokens)))
+                   for s in active if owners[s]._lookup is not None} if policy else {}
         # Only the argmax is needed where every running row decodes greedily (see core/inference/slots.py).
         greedy = all(owners[s].settings.greedy for s in active)
-        began = time.perf_counter()
-        if width == 1:
-            logits, positions = cache.step(tokens, positions, argmax_only=greedy), positions + 1
-        else:
-            logits, positions, kept = cache.step_with_guesses(tokens, positions,
-                                                              {s: g for s, (g, _) in guesses.items()}, width,
-                                                              self.pad_id, argmax_only=greedy)
-            for slot, (guess, n) in guesses.items():
-                policy.checked(n, min(len(guess), width - 1), kept[slot])
-                for token in guess[:kept[slot]]:
-                    self.guesses_kept += 1
-                    if not take(slot, token):
-                        break
-        if policy:
-            policy.timed(cache.slots * width, time.perf_counter() - began)
+        logits, positions, kept = cache.step_guessing(tokens, positions, guesses, policy, self.pad_id,
+                                                      argmax_only=greedy)
+        for slot, run in kept.items():
+            for token in run:
+                self.guesses_kept += 1
+                if not take(slot, token):
+                    break
         return cache, owners, logits, positions, tokens
 
     def _next_tokens_of(self, logits, requests: list[Request]):
